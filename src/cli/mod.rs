@@ -1,0 +1,84 @@
+//! The command line: clap definitions, one file per subcommand, and the one
+//! place that turns an error into a message and an exit code.
+//!
+//! Subcommands parse what the user typed into a plain record, then call one
+//! library function; no build logic lives here.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+mod completion;
+
+/// Options every subcommand sees.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalOptions {
+    /// Storage root (default: /var/lib/rbuild as root, else $XDG_DATA_HOME/rbuild).
+    #[arg(long, global = true, env = "RBUILD_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Run root for state that dies with a reboot (default: $XDG_RUNTIME_DIR/rbuild).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
+
+    /// Logging verbosity.
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn",
+          value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: String,
+}
+
+/// rbuild: a daemonless, rootless OCI image builder.
+#[derive(Debug, Parser)]
+#[command(name = "rbuild", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a shell completion script.
+    Completion(completion::CompletionArgs),
+}
+
+/// Parses the command line, runs it, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(&cli.global.log_level);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => report(&err),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Completion(args) => completion::run(args),
+    }
+}
+
+fn init_logging(level: &str) {
+    let _ = env_logger::Builder::new()
+        .parse_filters(level)
+        .format_timestamp(None)
+        .try_init();
+}
+
+/// Prints an error chain once, in one place, and picks the exit code.
+fn report(err: &anyhow::Error) -> i32 {
+    // A closed pipe (`rbuild images | head`) is not a failure.
+    if let Some(io) = err.root_cause().downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::BrokenPipe {
+            return 0;
+        }
+    }
+    let mut message = format!("Error: {err}");
+    for cause in err.chain().skip(1) {
+        message.push_str(&format!(": {cause}"));
+    }
+    eprintln!("{message}");
+    125
+}

@@ -1,0 +1,2 @@
+//! Image references: `[host[:port]/]path[:tag][@digest]`, validated and
+//! normalised. Pure: no I/O.
