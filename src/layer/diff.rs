@@ -2,7 +2,7 @@
 //!
 //! The upper dir *is* the change set of a step: one walk turns it into a
 //! tar stream. Names are visited depth-first, each directory's entries in
-//! byte order, so the same tree always gives the same bytes. Overlay's
+//! byte order of their tar names, so the same tree always gives the same bytes. Overlay's
 //! on-disk conventions become OCI's:
 //!
 //! - a 0/0 character device `NAME` (kernel overlay) or a regular file
@@ -291,15 +291,29 @@ impl<W: Write> Walk<W> {
     }
 }
 
-/// Reads and sorts a directory's names (reversed, so `pop` yields byte order).
+/// Reads and sorts a directory's names (reversed, so `pop` yields byte
+/// order). A kernel whiteout `NAME` sorts as the `.wh.NAME` it becomes, so
+/// kernel and fuse-overlayfs upper dirs give the same tar.
 fn frame(host: PathBuf, rel: Vec<u8>) -> Result<Frame> {
-    let mut names = Vec::new();
+    let mut keyed = Vec::new();
     let rd = fs::read_dir(&host).map_err(|e| LayerError::io("reading directory", &host, e))?;
     for ent in rd {
         let ent = ent.map_err(|e| LayerError::io("reading directory", &host, e))?;
-        names.push(ent.file_name());
+        let name = ent.file_name();
+        let is_char = ent.file_type().map(|t| t.is_char_device()).unwrap_or(false);
+        let whiteout = is_char
+            && fs::symlink_metadata(ent.path())
+                .map(|m| m.rdev() == 0)
+                .unwrap_or(false);
+        let key = if whiteout {
+            [WHITEOUT_PREFIX.as_bytes(), name.as_bytes()].concat()
+        } else {
+            name.as_bytes().to_vec()
+        };
+        keyed.push((key, name));
     }
-    names.sort_unstable_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
+    keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    let names = keyed.into_iter().map(|(_, n)| n).collect();
     Ok(Frame { host, rel, names })
 }
 
