@@ -2,8 +2,8 @@
 //!
 //! The upper dir *is* the change set of a step: one walk turns it into a
 //! tar stream. Names are visited depth-first, each directory's entries in
-//! byte order of their tar names, so the same tree always gives the same bytes. Overlay's
-//! on-disk conventions become OCI's:
+//! byte order of their tar names, so the same tree always gives the same
+//! bytes. Overlay's on-disk conventions become OCI's:
 //!
 //! - a 0/0 character device `NAME` (kernel overlay) or a regular file
 //!   `.wh.NAME` (fuse-overlayfs fallback) → an empty file `.wh.NAME`;

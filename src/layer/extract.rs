@@ -323,10 +323,7 @@ impl Extractor {
             self.stats.entries_skipped += 1;
             return Ok(());
         }
-        let pfd = self
-            .root
-            .make_parents(&refs(parent))
-            .map_err(at.op("creating parent directories"))?;
+        let pfd = self.parents(&at, parent)?;
         let cn = cname(last).map_err(|e| at.bad(e.to_string()))?;
 
         if kind.is_hard_link() {
@@ -447,10 +444,7 @@ impl Extractor {
 
     fn dir(&mut self, at: &At, comps: &[Vec<u8>], meta: Meta) -> Result<()> {
         let dir = if let Some((last, parent)) = comps.split_last() {
-            let pfd = self
-                .root
-                .make_parents(&refs(parent))
-                .map_err(at.op("creating parent directories"))?;
+            let pfd = self.parents(at, parent)?;
             let cn = cname(last).map_err(|e| at.bad(e.to_string()))?;
             match scoped::lstat_at(&pfd, &cn).map_err(at.op("lstat"))? {
                 Some(st) if scoped::is_dir(&st) => {}
@@ -478,9 +472,7 @@ impl Extractor {
     }
 
     fn opaque(&mut self, at: &At, parent: &[Vec<u8>]) -> Result<()> {
-        self.root
-            .make_parents(&refs(parent))
-            .map_err(at.op("creating parent directories"))?;
+        self.parents(at, parent)?;
         let dir = File::from(
             self.root
                 .resolve(&refs(parent), libc::O_RDONLY | libc::O_DIRECTORY)
@@ -501,10 +493,7 @@ impl Extractor {
         if hidden.is_empty() || hidden == b"." || hidden == b".." {
             return Err(at.bad("a whiteout must name an entry (not \"\", \".\" or \"..\")"));
         }
-        let pfd = self
-            .root
-            .make_parents(&refs(parent))
-            .map_err(at.op("creating parent directories"))?;
+        let pfd = self.parents(at, parent)?;
         let cn = cname(hidden).map_err(|e| at.bad(e.to_string()))?;
         scoped::remove_all_at(&pfd, &cn).map_err(at.op("replacing an existing entry"))?;
         scoped::mknodat(&pfd, &cn, libc::S_IFCHR | meta.mode, libc::makedev(0, 0)).map_err(
@@ -640,6 +629,21 @@ impl Extractor {
             set_mtime_fd(&fd, *mtime).map_err(|e| LayerError::io("setting mtime of", &path, e))?;
         }
         Ok(())
+    }
+
+    /// The parent directory of an entry, created inside the root if missing.
+    fn parents(&self, at: &At, parent: &[Vec<u8>]) -> Result<OwnedFd> {
+        self.root
+            .make_parents(&refs(parent))
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOENT) => at.bad(
+                    "a parent directory is a symlink to nothing inside the destination; \
+                 refusing to follow it",
+                ),
+                Some(libc::ENOTDIR) => at.bad("a parent is not a directory"),
+                Some(libc::ELOOP) => at.bad("too many levels of symlinks in a parent"),
+                _ => at.op("creating parent directories")(e),
+            })
     }
 
     fn host_path(&self, comps: &[Vec<u8>]) -> PathBuf {
