@@ -2,3 +2,4 @@
 //! whiteouts, compression, and safe extraction into a directory.
 //!
 //! Knows nothing about images or registries.
+pub mod rootfs;
