@@ -85,11 +85,7 @@ fn scan_chunk(mut pat: &[char]) -> (bool, &[char], &[char]) {
     let mut i = 0;
     while i < pat.len() {
         match pat[i] {
-            '\\' => {
-                if i + 1 < pat.len() {
-                    i += 1;
-                }
-            }
+            '\\' if i + 1 < pat.len() => i += 1,
             '[' => in_range = true,
             ']' => in_range = false,
             '*' if !in_range => break,
