@@ -4,5 +4,6 @@
 //! context and ignore files, and build cache keys. It never touches the
 //! store's on-disk layout directly: it goes through `store`'s API.
 
+pub mod context;
 pub mod glob;
 pub mod ignore;
