@@ -5,5 +5,6 @@
 //! store's on-disk layout directly: it goes through `store`'s API.
 
 pub mod context;
+pub mod copy;
 pub mod glob;
 pub mod ignore;
