@@ -6,5 +6,6 @@
 
 pub mod context;
 pub mod copy;
+pub mod copy_digest;
 pub mod glob;
 pub mod ignore;
