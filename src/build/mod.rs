@@ -4,6 +4,7 @@
 //! context and ignore files, and build cache keys. It never touches the
 //! store's on-disk layout directly: it goes through `store`'s API.
 
+pub mod add;
 pub mod context;
 pub mod copy;
 pub mod copy_digest;
