@@ -10,3 +10,4 @@ pub mod copy;
 pub mod copy_digest;
 pub mod glob;
 pub mod ignore;
+pub mod userdb;
