@@ -7,3 +7,10 @@
 pub mod request;
 
 pub use request::BuildRequest;
+pub mod add;
+pub mod context;
+pub mod copy;
+pub mod copy_digest;
+pub mod glob;
+pub mod ignore;
+pub mod userdb;
