@@ -295,7 +295,12 @@ impl Image {
 
     /// The docker schema2 config bytes, as buildah writes them.
     pub fn to_docker_json(&self) -> Vec<u8> {
-        gojson::to_vec(&DockerImage::from(self)).expect("a docker config always serialises")
+        gojson::to_vec(&self.docker_view()).expect("a docker config always serialises")
+    }
+
+    /// The docker schema2 config as a serialisable value.
+    pub fn docker_view(&self) -> DockerImage<'_> {
+        DockerImage::from(self)
     }
 
     /// Non-empty layers per history entry must match `rootfs.diff_ids`.
@@ -312,8 +317,9 @@ pub fn image_id(config_bytes: &[u8]) -> Digest {
 
 // ---- docker schema2 config, in the field order of docker's V2Image ----
 
+/// The docker schema2 view of an [`Image`], borrowed (for `inspect`).
 #[derive(Serialize)]
-struct DockerImage<'a> {
+pub struct DockerImage<'a> {
     created: Timestamp,
     container_config: DockerConfig<'a>,
     #[serde(skip_serializing_if = "str::is_empty")]

@@ -6,6 +6,8 @@
 //! - [`manifest`]: manifests, indexes, media types, [`Compression`].
 //! - [`source`]: [`ExportSource`], what the store implements for an export.
 //! - [`transport`]: destination parsing and the writers.
+//! - [`inspect`]: `inspect` JSON and `history` rows; [`format`] the
+//!   Go-template subset behind every `--format`.
 //! - [`gojson`]: JSON and timestamps byte-identical to Go's, so digests
 //!   match docker's and buildah's for the same content.
 //!
@@ -13,7 +15,9 @@
 
 pub mod config;
 pub mod created_by;
+pub mod format;
 pub mod gojson;
+pub mod inspect;
 pub mod manifest;
 pub mod source;
 pub mod transport;
