@@ -504,3 +504,96 @@ fn a_changed_layer_is_refused_in_uncompressed_exports() {
         "the temp file is gone"
     );
 }
+
+#[test]
+fn progress_events_and_annotations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = test_image();
+    let mut options = opts(Compression::Gzip);
+    options
+        .annotations
+        .insert("org.opencontainers.image.title".into(), "demo".into());
+    let mut events = Vec::new();
+    let layout = tmp.path().join("layout");
+    let exported = rbuild::image::export_with_progress(
+        &src,
+        &dest(&format!("oci:{}:a", layout.display())),
+        &options,
+        &mut |e| events.push(e),
+    )
+    .unwrap();
+    use rbuild::image::ExportEvent;
+    assert!(matches!(
+        events[0],
+        ExportEvent::Layer {
+            index: 0,
+            reused: false,
+            ..
+        }
+    ));
+    assert!(matches!(events[1], ExportEvent::Layer { index: 1, .. }));
+    assert!(
+        matches!(events[2], ExportEvent::Config { blob } if blob.digest == Digest::of(&src.config))
+    );
+    assert_eq!(
+        events[3],
+        ExportEvent::Manifest {
+            digest: exported.manifest_digest
+        }
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(exported.manifest_digest.hex()),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.title"],
+        "demo"
+    );
+
+    // Docker schema2 has no annotations: they are dropped, not mis-written.
+    options.format = ManifestFormat::Docker;
+    let docker = export(
+        &src,
+        &dest(&format!("dir:{}", tmp.path().join("d").display())),
+        &options,
+    )
+    .unwrap();
+    assert!(docker.manifest.annotations.is_empty());
+    // ... and zstd cannot be described in docker schema2.
+    options.compression = Compression::Zstd;
+    let err = export(
+        &src,
+        &dest(&format!("dir:{}", tmp.path().join("z").display())),
+        &options,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("zstd"), "{err}");
+}
+
+#[test]
+fn parallel_exports_into_one_layout_keep_every_ref() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    std::thread::scope(|scope| {
+        for i in 0..4 {
+            let layout = &layout;
+            scope.spawn(move || {
+                let src = test_image();
+                export(
+                    &src,
+                    &dest(&format!("oci:{}:r{i}", layout.display())),
+                    &opts(Compression::None),
+                )
+                .unwrap();
+            });
+        }
+    });
+    let mut refs = index_refs(&layout);
+    refs.sort();
+    assert_eq!(refs, vec!["r0", "r1", "r2", "r3"]);
+}

@@ -26,4 +26,6 @@ pub use config::{HealthConfig, History, Image, ImageConfigBuilder, Platform};
 pub use gojson::Timestamp;
 pub use manifest::{Compression, Descriptor, ImageManifest, ManifestFormat};
 pub use source::{BlobInfo, ExportSource, LayerRef, SourceError};
-pub use transport::{export, Destination, ExportError, ExportOptions, Exported};
+pub use transport::{
+    export, export_with_progress, Destination, ExportError, ExportEvent, ExportOptions, Exported,
+};

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::oci::write_atomic;
 use super::sink::{BlobKind, DirSink, Naming};
-use super::{write_image_blobs, ExportError, ExportOptions, Exported};
+use super::{write_image_blobs, ExportError, ExportOptions, Exported, Progress};
 use crate::image::source::ExportSource;
 
 const VERSION_FILE: &str = "version";
@@ -19,6 +19,7 @@ pub(super) fn export(
     source: &dyn ExportSource,
     dir: &Path,
     options: &ExportOptions,
+    progress: Progress<'_>,
 ) -> Result<Exported, ExportError> {
     let io = |what: &str, path: &Path| {
         let what = what.to_string();
@@ -45,6 +46,7 @@ pub(super) fn export(
         options.format,
         options.compression,
         &options.annotations,
+        progress,
     )?;
     let manifest_bytes = manifest.to_json();
     write_atomic(&dir.join("manifest.json"), &manifest_bytes)?;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::oci_archive::{close_tar, open_tar};
 use super::sink::{BlobKind, Naming};
-use super::{write_image_blobs, ExportError, Exported};
+use super::{write_image_blobs, ExportError, Exported, Progress};
 use crate::image::gojson;
 use crate::image::manifest::{Compression, ManifestFormat};
 use crate::image::source::ExportSource;
@@ -39,6 +39,7 @@ pub(super) fn export(
     source: &dyn ExportSource,
     file: &Path,
     reference: Option<&str>,
+    progress: Progress<'_>,
 ) -> Result<Exported, ExportError> {
     let (tmp, mut sink) = open_tar(file, Naming::DockerSave)?;
     let manifest = write_image_blobs(
@@ -47,6 +48,7 @@ pub(super) fn export(
         ManifestFormat::Docker,
         Compression::None,
         &BTreeMap::new(),
+        progress,
     )?;
     let tagged = reference.map(with_tag);
     let item = ManifestItem {

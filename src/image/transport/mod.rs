@@ -232,24 +232,60 @@ pub struct Exported {
     pub config_digest: Digest,
 }
 
+/// What an export has just done, for `push` to report as buildah does
+/// ("Copying blob …", "Copying config …", "Writing manifest …").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExportEvent {
+    /// A layer blob is in place; `reused` when it came from the source's
+    /// cache rather than being made now.
+    Layer {
+        index: usize,
+        blob: BlobInfo,
+        reused: bool,
+    },
+    Config {
+        blob: BlobInfo,
+    },
+    Manifest {
+        digest: Digest,
+    },
+}
+
+/// Receives [`ExportEvent`]s as the export goes.
+pub type Progress<'a> = &'a mut dyn FnMut(ExportEvent);
+
 /// Writes the image from `source` to `destination`.
 pub fn export(
     source: &dyn ExportSource,
     destination: &Destination,
     options: &ExportOptions,
 ) -> Result<Exported, ExportError> {
-    match destination {
+    export_with_progress(source, destination, options, &mut |_| {})
+}
+
+/// [`export`], reporting each step to `progress`.
+pub fn export_with_progress(
+    source: &dyn ExportSource,
+    destination: &Destination,
+    options: &ExportOptions,
+    progress: Progress<'_>,
+) -> Result<Exported, ExportError> {
+    let exported = match destination {
         Destination::Oci { dir, reference } => {
-            oci::export(source, dir, reference.as_deref(), options)
+            oci::export(source, dir, reference.as_deref(), options, progress)
         }
         Destination::OciArchive { file, reference } => {
-            oci_archive::export(source, file, reference.as_deref(), options)
+            oci_archive::export(source, file, reference.as_deref(), options, progress)
         }
         Destination::DockerArchive { file, reference } => {
-            docker_archive::export(source, file, reference.as_deref())
+            docker_archive::export(source, file, reference.as_deref(), progress)
         }
-        Destination::Dir { dir: path } => dir::export(source, path, options),
-    }
+        Destination::Dir { dir: path } => dir::export(source, path, options, progress),
+    }?;
+    progress(ExportEvent::Manifest {
+        digest: exported.manifest_digest,
+    });
+    Ok(exported)
 }
 
 /// Writes every layer blob (cached ones copied, the rest streamed from the
@@ -260,19 +296,20 @@ fn write_image_blobs(
     format: ManifestFormat,
     compression: Compression,
     annotations: &BTreeMap<String, String>,
+    progress: Progress<'_>,
 ) -> Result<ImageManifest, ExportError> {
     let media_type = format.layer_media_type(compression)?;
     let mut layers = Vec::new();
     for (index, layer) in source.layers().iter().enumerate() {
-        let info = match source.cached_layer_blob(index, compression) {
+        let (info, reused) = match source.cached_layer_blob(index, compression) {
             Some((info, path)) => {
                 sink.put_file(BlobKind::Layer, info, &path)?;
-                info
+                (info, true)
             }
             None => {
                 let mut produce =
                     |w: &mut dyn Write| source.write_layer_blob(index, compression, w);
-                sink.put_stream(BlobKind::Layer, &mut produce)?
+                (sink.put_stream(BlobKind::Layer, &mut produce)?, false)
             }
         };
         if compression == Compression::None && info.digest != layer.diff_id {
@@ -282,6 +319,11 @@ fn write_image_blobs(
                 got: info.digest,
             });
         }
+        progress(ExportEvent::Layer {
+            index,
+            blob: info,
+            reused,
+        });
         layers.push(Descriptor::new(media_type, info.digest, info.size));
     }
     let config = source.config().map_err(|source| ExportError::Source {
@@ -289,6 +331,7 @@ fn write_image_blobs(
         source,
     })?;
     let config_info = sink.put_bytes(BlobKind::Config, &config)?;
+    progress(ExportEvent::Config { blob: config_info });
     Ok(ImageManifest {
         format,
         config: Descriptor::new(

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::sink::{BlobKind, BlobSink, DirSink, Naming};
-use super::{write_image_blobs, ExportError, ExportOptions, Exported};
+use super::{write_image_blobs, ExportError, ExportOptions, Exported, Progress};
 use crate::image::manifest::{Descriptor, OciIndex, ANNOTATION_REF_NAME};
 use crate::image::source::ExportSource;
 
@@ -20,6 +20,7 @@ pub(super) fn export(
     dir: &Path,
     reference: Option<&str>,
     options: &ExportOptions,
+    progress: Progress<'_>,
 ) -> Result<Exported, ExportError> {
     let io = |what: &str, path: &Path| {
         let what = what.to_string();
@@ -27,24 +28,29 @@ pub(super) fn export(
         move |source| ExportError::Io { what, path, source }
     };
     fs::create_dir_all(dir).map_err(io("creating the layout directory", dir))?;
-    let layout = dir.join(LAYOUT_FILE);
-    match fs::read(&layout) {
-        Ok(bytes) => check_layout(&bytes, &layout)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if fs::read_dir(dir)
-                .map_err(io("listing", dir))?
-                .next()
-                .is_some()
-            {
-                return Err(ExportError::Corrupt {
-                    what: "OCI layout",
-                    path: dir.to_path_buf(),
-                    why: "the directory is not empty and has no oci-layout file; pick an empty or new directory".into(),
-                });
+    {
+        // Under the lock, so parallel exports into a new directory agree on
+        // who creates the layout.
+        let _lock = lock_dir(dir)?;
+        let layout = dir.join(LAYOUT_FILE);
+        match fs::read(&layout) {
+            Ok(bytes) => check_layout(&bytes, &layout)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if fs::read_dir(dir)
+                    .map_err(io("listing", dir))?
+                    .next()
+                    .is_some()
+                {
+                    return Err(ExportError::Corrupt {
+                        what: "OCI layout",
+                        path: dir.to_path_buf(),
+                        why: "the directory is not empty and has no oci-layout file; pick an empty or new directory".into(),
+                    });
+                }
+                write_atomic(&layout, LAYOUT_CONTENT)?;
             }
-            write_atomic(&layout, LAYOUT_CONTENT)?;
+            Err(e) => return Err(io("reading", &layout)(e)),
         }
-        Err(e) => return Err(io("reading", &layout)(e)),
     }
 
     let mut sink = DirSink::new(dir, Naming::OciBlobs)?;
@@ -54,10 +60,14 @@ pub(super) fn export(
         options.format,
         options.compression,
         &options.annotations,
+        progress,
     )?;
     let manifest_bytes = manifest.to_json();
     let manifest_info = sink.put_bytes(BlobKind::Manifest, &manifest_bytes)?;
 
+    // Two exports into one layout must not lose each other's entry: the
+    // read-merge-write of index.json runs under a lock on the directory.
+    let _lock = lock_dir(dir)?;
     let index_path = dir.join("index.json");
     let existing =
         match fs::read(&index_path) {
@@ -83,6 +93,19 @@ pub(super) fn export(
         manifest,
         manifest_digest: manifest_info.digest,
     })
+}
+
+/// An exclusive `flock` on the directory itself (no lock file is left in
+/// the layout), released when dropped.
+fn lock_dir(dir: &Path) -> Result<nix::fcntl::Flock<fs::File>, ExportError> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        let path = dir.to_path_buf();
+        move |source| ExportError::Io { what, path, source }
+    };
+    let handle = fs::File::open(dir).map_err(io("opening the layout directory to lock it"))?;
+    nix::fcntl::Flock::lock(handle, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io("locking the layout directory")(errno.into()))
 }
 
 pub(super) fn check_layout(bytes: &[u8], path: &Path) -> Result<(), ExportError> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::oci::{merge_index, LAYOUT_CONTENT, LAYOUT_FILE};
 use super::sink::{BlobKind, BlobSink, Naming, TarSink};
-use super::{write_image_blobs, ExportError, ExportOptions, Exported};
+use super::{write_image_blobs, ExportError, ExportOptions, Exported, Progress};
 use crate::image::manifest::{Descriptor, OciIndex};
 use crate::image::source::ExportSource;
 
@@ -15,6 +15,7 @@ pub(super) fn export(
     file: &Path,
     reference: Option<&str>,
     options: &ExportOptions,
+    progress: Progress<'_>,
 ) -> Result<Exported, ExportError> {
     let (tmp, mut sink) = open_tar(file, Naming::OciBlobs)?;
     sink.put_named(LAYOUT_FILE, LAYOUT_CONTENT)?;
@@ -26,6 +27,7 @@ pub(super) fn export(
         options.format,
         options.compression,
         &options.annotations,
+        progress,
     )?;
     let manifest_info = sink.put_bytes(BlobKind::Manifest, &manifest.to_json())?;
     let descriptor = Descriptor::new(
