@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod completion;
+mod sandbox_debug;
+mod unshare;
 
 /// Options every subcommand sees.
 #[derive(Debug, Clone, clap::Args)]
@@ -42,6 +44,14 @@ pub struct Cli {
 pub enum Command {
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Run a command inside rbuild's user namespace (as `buildah unshare`).
+    Unshare(unshare::UnshareArgs),
+    /// Internal: the re-executed RUN sandbox helper.
+    #[command(name = "__sandbox-helper", hide = true)]
+    SandboxHelper,
+    /// Internal: drive the sandbox from tests.
+    #[command(name = "__sandbox-test", hide = true)]
+    SandboxTest(Box<sandbox_debug::SandboxTestArgs>),
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -57,6 +67,9 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Completion(args) => completion::run(args),
+        Command::Unshare(args) => unshare::run(args),
+        Command::SandboxHelper => Ok(crate::sandbox::helper_main()),
+        Command::SandboxTest(args) => sandbox_debug::run_test(*args),
     }
 }
 

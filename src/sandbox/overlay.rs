@@ -1,0 +1,402 @@
+//! Layer mounts: an overlay of read-only lowers (topmost first) under a
+//! writable upper, so the upper dir is exactly the diff of whatever ran on
+//! the merged view.
+//!
+//! Three ways to get there, tried in this order unless `RBUILD_OVERLAY`
+//! (or an explicit [`OverlayMode`]) forces one:
+//! 1. the kernel's overlay through the new mount API, one `lowerdir+` per
+//!    layer (no page-sized option string, so 60+ lowers work), with
+//!    `userxattr` always, so the on-disk convention is the same as root and
+//!    rootless: whiteouts are 0/0 character devices, opaque dirs carry
+//!    `user.overlay.opaque`;
+//! 2. `fuse-overlayfs` (same conventions; it also reads `user.overlay.*`);
+//! 3. a copy ([`super::overlay_copy`]): see there for its exact contract.
+//!
+//! An empty lower list (FROM scratch) mounts over a private empty dir.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+
+use nix::mount::MntFlags;
+
+use super::error::{Result, SandboxError};
+use super::overlay_copy::CopyMount;
+use super::syscall::{LinuxSyscall, Syscall};
+
+/// Environment knob that forces one overlay implementation.
+pub const ENV_OVERLAY: &str = "RBUILD_OVERLAY";
+
+/// Which overlay implementation to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverlayMode {
+    /// `RBUILD_OVERLAY` if set, else kernel → fuse-overlayfs → copy.
+    Auto,
+    Kernel,
+    Fuse,
+    Copy,
+}
+
+impl OverlayMode {
+    /// The name `RBUILD_OVERLAY` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            OverlayMode::Auto => "auto",
+            OverlayMode::Kernel => "kernel",
+            OverlayMode::Fuse => "fuse",
+            OverlayMode::Copy => "copy",
+        }
+    }
+
+    /// The mode `RBUILD_OVERLAY` forces, if any.
+    pub fn from_env() -> Result<Option<OverlayMode>> {
+        match std::env::var(ENV_OVERLAY) {
+            Ok(v) if !v.is_empty() => v.parse().map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl FromStr for OverlayMode {
+    type Err = SandboxError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(OverlayMode::Auto),
+            "kernel" => Ok(OverlayMode::Kernel),
+            "fuse" => Ok(OverlayMode::Fuse),
+            "copy" => Ok(OverlayMode::Copy),
+            other => Err(SandboxError::OverlayMode(other.to_string())),
+        }
+    }
+}
+
+enum Mounted {
+    Kernel,
+    Fuse,
+    Copy(Box<CopyMount>),
+}
+
+/// A mounted overlay; unmounted by [`MountGuard::unmount`] or, best effort,
+/// on drop. For the copy mode, unmounting is when the upper gets the diff.
+pub struct MountGuard {
+    target: PathBuf,
+    mounted: Option<Mounted>,
+    // Keeps the stand-in lower of a FROM-scratch mount alive while mounted.
+    _empty_lower: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for MountGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MountGuard")
+            .field("target", &self.target)
+            .field("mode", &self.mode().name())
+            .finish()
+    }
+}
+
+impl MountGuard {
+    /// The merged directory.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Which implementation is mounted.
+    pub fn mode(&self) -> OverlayMode {
+        match &self.mounted {
+            Some(Mounted::Kernel) => OverlayMode::Kernel,
+            Some(Mounted::Fuse) => OverlayMode::Fuse,
+            Some(Mounted::Copy(_)) => OverlayMode::Copy,
+            None => OverlayMode::Auto,
+        }
+    }
+
+    /// Unmounts; for the copy mode, writes the diff into the upper first.
+    pub fn unmount(mut self) -> Result<()> {
+        self.do_unmount()
+    }
+
+    fn do_unmount(&mut self) -> Result<()> {
+        match self.mounted.take() {
+            None => Ok(()),
+            Some(Mounted::Kernel) | Some(Mounted::Fuse) => unmount_path(&self.target),
+            Some(Mounted::Copy(copy)) => copy.finish(),
+        }
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.do_unmount() {
+            log::error!("unmounting overlay {}: {e}", self.target.display());
+        }
+    }
+}
+
+fn unmount_path(target: &Path) -> Result<()> {
+    let sys = LinuxSyscall;
+    match sys.umount(target, MntFlags::empty()) {
+        Ok(()) => Ok(()),
+        // Busy (a process still has its cwd there): detach now, the kernel
+        // finishes when the last user goes.
+        Err(nix::errno::Errno::EBUSY) => sys
+            .umount(target, MntFlags::MNT_DETACH)
+            .map_err(SandboxError::sys("umount2(MNT_DETACH)", Some(target))),
+        Err(e) => Err(SandboxError::sys("umount2", Some(target))(e)),
+    }
+}
+
+/// Mounts `lowers` (topmost first) under `upper` at `target`, using `work`
+/// as the overlay workdir (same filesystem as `upper`).
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    mode: OverlayMode,
+) -> Result<MountGuard> {
+    mount_overlay_with(&LinuxSyscall, lowers, upper, work, target, mode)
+}
+
+/// [`mount_overlay`] with an explicit [`Syscall`] for the kernel mode.
+pub fn mount_overlay_with(
+    sys: &dyn Syscall,
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    mode: OverlayMode,
+) -> Result<MountGuard> {
+    let mode = match mode {
+        OverlayMode::Auto => OverlayMode::from_env()?.unwrap_or(OverlayMode::Auto),
+        m => m,
+    };
+    for dir in lowers
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([upper, work, target])
+    {
+        if !dir.is_dir() {
+            return Err(SandboxError::Overlay {
+                mode: mode.name(),
+                target: target.to_path_buf(),
+                detail: format!("{} is not a directory", dir.display()),
+            });
+        }
+    }
+    let empty = if lowers.is_empty() && mode != OverlayMode::Copy {
+        Some(
+            tempfile::Builder::new()
+                .prefix("rbuild-empty-lower")
+                .tempdir()
+                .map_err(SandboxError::io(
+                    "create empty lower dir",
+                    std::env::temp_dir(),
+                ))?,
+        )
+    } else {
+        None
+    };
+    let lower_refs: Vec<&Path> = match &empty {
+        Some(dir) => vec![dir.path()],
+        None => lowers.iter().map(PathBuf::as_path).collect(),
+    };
+    let guard = |mounted| MountGuard {
+        target: target.to_path_buf(),
+        mounted: Some(mounted),
+        _empty_lower: None,
+    };
+    let mounted = match mode {
+        OverlayMode::Kernel => mount_kernel(sys, &lower_refs, upper, work, target)?,
+        OverlayMode::Fuse => mount_fuse(&lower_refs, upper, work, target)?,
+        OverlayMode::Copy => Mounted::Copy(Box::new(CopyMount::mount(lowers, upper, target)?)),
+        OverlayMode::Auto => match mount_kernel(sys, &lower_refs, upper, work, target) {
+            Ok(m) => m,
+            Err(kernel_err) => {
+                log::warn!("{kernel_err}; trying fuse-overlayfs");
+                match mount_fuse(&lower_refs, upper, work, target) {
+                    Ok(m) => m,
+                    Err(fuse_err) => {
+                        log::warn!("{fuse_err}; falling back to copying the layers");
+                        Mounted::Copy(Box::new(CopyMount::mount(lowers, upper, target)?))
+                    }
+                }
+            }
+        },
+    };
+    let mut g = guard(mounted);
+    g._empty_lower = empty;
+    Ok(g)
+}
+
+fn mount_kernel(
+    sys: &dyn Syscall,
+    lowers: &[&Path],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<Mounted> {
+    sys.mount_overlay(lowers, upper, work, target)
+        .map_err(|(errno, detail)| SandboxError::Overlay {
+            mode: "kernel",
+            target: target.to_path_buf(),
+            detail: format!("{detail}: {errno} ({})", errno.desc()),
+        })?;
+    Ok(Mounted::Kernel)
+}
+
+/// The `-o` value for fuse-overlayfs; it splits lowers on `:` and options on
+/// `,`, so paths holding either are refused rather than misread.
+pub fn fuse_options(
+    lowers: &[&Path],
+    upper: &Path,
+    work: &Path,
+) -> std::result::Result<String, String> {
+    let mut parts = Vec::new();
+    for p in lowers.iter().chain([&upper, &work]) {
+        let s = p
+            .to_str()
+            .ok_or_else(|| format!("{} is not UTF-8", p.display()))?;
+        if s.contains([':', ',', '=']) {
+            return Err(format!(
+                "path {s:?} contains ':', ',' or '=' which fuse-overlayfs cannot take"
+            ));
+        }
+        parts.push(s);
+    }
+    let (dirs, rest) = parts.split_at(lowers.len());
+    Ok(format!(
+        "lowerdir={},upperdir={},workdir={}",
+        dirs.join(":"),
+        rest[0],
+        rest[1]
+    ))
+}
+
+fn mount_fuse(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> Result<Mounted> {
+    let err = |detail: String| SandboxError::Overlay {
+        mode: "fuse",
+        target: target.to_path_buf(),
+        detail,
+    };
+    let program = super::idmap::find_helper("fuse-overlayfs").ok_or_else(|| {
+        err("fuse-overlayfs not found; install the fuse-overlayfs package".into())
+    })?;
+    if !Path::new("/dev/fuse").exists() {
+        return Err(err("/dev/fuse does not exist".into()));
+    }
+    let opts = fuse_options(lowers, upper, work).map_err(err)?;
+    let out = Command::new(&program)
+        .arg("-o")
+        .arg(opts)
+        .arg(target)
+        .output()
+        .map_err(|e| err(format!("cannot run {}: {e}", program.display())))?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "{} {}: {}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(Mounted::Fuse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::syscall::{Call, RecordingSyscall};
+    use super::*;
+
+    #[test]
+    fn kernel_mode_passes_each_lower_topmost_first() {
+        let t = tempfile::tempdir().unwrap();
+        let mk = |n: &str| {
+            let p = t.path().join(n);
+            std::fs::create_dir(&p).unwrap();
+            p
+        };
+        let lowers: Vec<PathBuf> = (0..60).map(|i| mk(&format!("l{i}"))).collect();
+        let (u, w, m) = (mk("u"), mk("w"), mk("m"));
+        let sys = RecordingSyscall::new();
+        let g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
+        assert_eq!(g.mode(), OverlayMode::Kernel);
+        std::mem::forget(g); // nothing was really mounted
+        assert_eq!(
+            sys.calls(),
+            vec![Call::Overlay {
+                lowers: lowers.clone(),
+                upper: u,
+                work: w,
+                target: m
+            }]
+        );
+    }
+
+    #[test]
+    fn scratch_gets_an_empty_lower_and_kernel_errors_name_the_target() {
+        let t = tempfile::tempdir().unwrap();
+        for d in ["u", "w", "m"] {
+            std::fs::create_dir(t.path().join(d)).unwrap();
+        }
+        let sys = RecordingSyscall::failing(|_| true, nix::errno::Errno::EINVAL);
+        let err = mount_overlay_with(
+            &sys,
+            &[],
+            &t.path().join("u"),
+            &t.path().join("w"),
+            &t.path().join("m"),
+            OverlayMode::Kernel,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("kernel") && err.contains("/m"), "{err}");
+        match &sys.calls()[0] {
+            Call::Overlay { lowers, .. } => {
+                assert_eq!(lowers.len(), 1);
+                assert!(lowers[0].to_string_lossy().contains("rbuild-empty-lower"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_dir_is_refused_before_mounting() {
+        let sys = RecordingSyscall::new();
+        let err = mount_overlay_with(
+            &sys,
+            &[PathBuf::from("/nonexistent/lower")],
+            Path::new("/tmp"),
+            Path::new("/tmp"),
+            Path::new("/tmp"),
+            OverlayMode::Kernel,
+        )
+        .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("/nonexistent/lower is not a directory"));
+        assert!(sys.calls().is_empty());
+    }
+
+    #[test]
+    fn fuse_options_join_lowers_and_refuse_separators() {
+        let l = [Path::new("/a"), Path::new("/b")];
+        assert_eq!(
+            fuse_options(&l, Path::new("/u"), Path::new("/w")).unwrap(),
+            "lowerdir=/a:/b,upperdir=/u,workdir=/w"
+        );
+        assert!(fuse_options(&[Path::new("/a:b")], Path::new("/u"), Path::new("/w")).is_err());
+    }
+
+    #[test]
+    fn mode_names_round_trip() {
+        for m in [
+            OverlayMode::Kernel,
+            OverlayMode::Fuse,
+            OverlayMode::Copy,
+            OverlayMode::Auto,
+        ] {
+            assert_eq!(m.name().parse::<OverlayMode>().unwrap(), m);
+        }
+        assert!("tmpfs".parse::<OverlayMode>().is_err());
+    }
+}
