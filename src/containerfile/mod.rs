@@ -2,7 +2,6 @@
 //! AST with spans, the word lexer for variable expansion, and the typed
 //! instruction layer the build executor reads. Pure: no I/O.
 
-pub mod shell;
 //!
 //! Two entry points:
 //! - [`parse`]: text → [`Containerfile`] (stages of typed [`Instruction`]s),
@@ -23,6 +22,7 @@ mod json;
 mod line_args;
 mod parser;
 pub mod printer;
+pub mod shell;
 mod source;
 pub mod span;
 
