@@ -72,7 +72,12 @@ impl FromStr for OverlayMode {
 
 enum Mounted {
     Kernel,
-    Fuse,
+    /// fuse-overlayfs; it whiteouts every removed dir, even one no lower
+    /// has, so unmounting prunes those against the lowers.
+    Fuse {
+        upper: PathBuf,
+        lowers: Vec<PathBuf>,
+    },
     Copy(Box<CopyMount>),
 }
 
@@ -104,7 +109,7 @@ impl MountGuard {
     pub fn mode(&self) -> OverlayMode {
         match &self.mounted {
             Some(Mounted::Kernel) => OverlayMode::Kernel,
-            Some(Mounted::Fuse) => OverlayMode::Fuse,
+            Some(Mounted::Fuse { .. }) => OverlayMode::Fuse,
             Some(Mounted::Copy(_)) => OverlayMode::Copy,
             None => OverlayMode::Auto,
         }
@@ -118,7 +123,11 @@ impl MountGuard {
     fn do_unmount(&mut self) -> Result<()> {
         match self.mounted.take() {
             None => Ok(()),
-            Some(Mounted::Kernel) | Some(Mounted::Fuse) => unmount_path(&self.target),
+            Some(Mounted::Kernel) => unmount_path(&self.target),
+            Some(Mounted::Fuse { upper, lowers }) => {
+                unmount_path(&self.target)?;
+                prune_whiteouts(&upper, &lowers)
+            }
             Some(Mounted::Copy(copy)) => copy.finish(),
         }
     }
@@ -130,6 +139,34 @@ impl Drop for MountGuard {
             log::error!("unmounting overlay {}: {e}", self.target.display());
         }
     }
+}
+
+/// Removes whiteouts in `upper` that hide nothing in any of `lowers`.
+/// Walks only the upper, so the cost follows the diff.
+pub fn prune_whiteouts(upper: &Path, lowers: &[PathBuf]) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for entry in walkdir::WalkDir::new(upper).min_depth(1) {
+        let entry = entry.map_err(|e| SandboxError::Io {
+            op: "walk",
+            path: e.path().unwrap_or(upper).to_path_buf(),
+            source: e.into(),
+        })?;
+        let meta = entry
+            .path()
+            .symlink_metadata()
+            .map_err(SandboxError::io("stat", entry.path()))?;
+        if !(meta.file_type().is_char_device() && meta.rdev() == 0) {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(upper).unwrap_or(entry.path());
+        if !lowers
+            .iter()
+            .any(|l| l.join(rel).symlink_metadata().is_ok())
+        {
+            std::fs::remove_file(entry.path()).map_err(SandboxError::io("remove", entry.path()))?;
+        }
+    }
+    Ok(())
 }
 
 fn unmount_path(target: &Path) -> Result<()> {
@@ -207,13 +244,13 @@ pub fn mount_overlay_with(
     };
     let mounted = match mode {
         OverlayMode::Kernel => mount_kernel(sys, &lower_refs, upper, work, target)?,
-        OverlayMode::Fuse => mount_fuse(&lower_refs, upper, work, target)?,
+        OverlayMode::Fuse => mount_fuse(&lower_refs, lowers, upper, work, target)?,
         OverlayMode::Copy => Mounted::Copy(Box::new(CopyMount::mount(lowers, upper, target)?)),
         OverlayMode::Auto => match mount_kernel(sys, &lower_refs, upper, work, target) {
             Ok(m) => m,
             Err(kernel_err) => {
                 log::warn!("{kernel_err}; trying fuse-overlayfs");
-                match mount_fuse(&lower_refs, upper, work, target) {
+                match mount_fuse(&lower_refs, lowers, upper, work, target) {
                     Ok(m) => m,
                     Err(fuse_err) => {
                         log::warn!("{fuse_err}; falling back to copying the layers");
@@ -272,7 +309,13 @@ pub fn fuse_options(
     ))
 }
 
-fn mount_fuse(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> Result<Mounted> {
+fn mount_fuse(
+    lowers: &[&Path],
+    lower_paths: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<Mounted> {
     let err = |detail: String| SandboxError::Overlay {
         mode: "fuse",
         target: target.to_path_buf(),
@@ -281,8 +324,14 @@ fn mount_fuse(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> Res
     let program = super::idmap::find_helper("fuse-overlayfs").ok_or_else(|| {
         err("fuse-overlayfs not found; install the fuse-overlayfs package".into())
     })?;
-    if !Path::new("/dev/fuse").exists() {
-        return Err(err("/dev/fuse does not exist".into()));
+    if let Err(e) = nix::unistd::access(
+        "/dev/fuse",
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+    ) {
+        return Err(err(format!(
+            "/dev/fuse is not usable by this user ({e}); as root: `chmod 0666 /dev/fuse` \
+             (or load the fuse module)"
+        )));
     }
     let opts = fuse_options(lowers, upper, work).map_err(err)?;
     let out = Command::new(&program)
@@ -299,7 +348,10 @@ fn mount_fuse(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> Res
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(Mounted::Fuse)
+    Ok(Mounted::Fuse {
+        upper: upper.to_path_buf(),
+        lowers: lower_paths.to_vec(),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,280 @@
+//! The RUN sandbox through the real binary (`rbuild __sandbox-test run`),
+//! as root and as the unprivileged `rbtest` user, on a busybox rootfs.
+
+mod sandbox_common;
+
+use sandbox_common::*;
+
+#[test]
+fn step_runs_with_requested_ids_and_returns_its_exit_status() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out = run_step(
+            who,
+            &stack,
+            &["--uid", "1000", "--gid", "1001", "--group", "2000"],
+            &["sh", "-c", "id -u; id -g; id -G; exit 3"],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(3), "{who:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "1000\n1001\n1001 2000\n", "{who:?}");
+        assert!(
+            mounts_under(stack.dir.path()).is_empty(),
+            "{who:?}: mounts left"
+        );
+    }
+}
+
+#[test]
+fn only_stdin_stdout_stderr_cross_into_the_step() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out = run_step(who, &stack, &[], &["ls", "/proc/self/fd"], &[]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        // 3 is the directory ls itself opened.
+        assert_eq!(stdout(&out), "0\n1\n2\n3\n", "{who:?}");
+    }
+}
+
+#[test]
+fn ps_sees_only_the_steps_processes() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out = run_step(
+            who,
+            &stack,
+            &[],
+            &["sh", "-c", "sleep 30 & ps -o pid,args; true"],
+            &[],
+        );
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(lines.len(), 3, "{who:?}: sh, sleep, ps only:\n{text}");
+        assert!(
+            lines[0].trim_start().starts_with("1 sh -c"),
+            "{who:?}:\n{text}"
+        );
+        assert!(!text.contains("rbuild"), "{who:?}:\n{text}");
+    }
+}
+
+#[test]
+fn network_none_has_only_loopback_and_it_is_up() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out = run_step(
+            who,
+            &stack,
+            &["--network", "none"],
+            &["sh", "-c", "cat /proc/net/dev"],
+            &[],
+        );
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let ifaces: Vec<&str> = text
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next().map(str::trim))
+            .collect();
+        assert_eq!(ifaces, vec!["lo"], "{who:?}:\n{text}");
+        let link = run_step(who, &stack, &["--network", "none"], &["ip", "link"], &[]);
+        let link = stdout(&link);
+        assert!(link.contains("lo: <LOOPBACK,UP"), "{who:?}:\n{link}");
+        assert_eq!(
+            link.lines().filter(|l| !l.starts_with(' ')).count(),
+            1,
+            "{link}"
+        );
+        // Host network: more than lo (the test machine has at least one NIC).
+        let host = run_step(who, &stack, &[], &["cat", "/proc/net/dev"], &[]);
+        assert!(
+            stdout(&host).lines().count() > 3,
+            "{who:?}: {}",
+            stdout(&host)
+        );
+    }
+}
+
+#[test]
+fn a_host_file_the_caller_cannot_read_stays_unreadable() {
+    let secret_dir = tempfile::Builder::new()
+        .prefix("rbuild-secret")
+        .tempdir_in("/tmp")
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(secret_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = secret_dir.path().join("secret");
+    std::fs::write(&secret, "TOPSECRET\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let bind = format!("{}:/host:ro", secret_dir.path().display());
+    for who in modes() {
+        let stack = Stack::new(who);
+        // As root the step runs as uid 1000; rootless even the step's root
+        // is only rbtest on the host.
+        let uid = if who == As::Root { "1000" } else { "0" };
+        let out = run_step(
+            who,
+            &stack,
+            &["--bind", &bind, "--uid", uid],
+            &["sh", "-c", "cat /host/secret; echo x > /host/new"],
+            &[],
+        );
+        assert!(!out.status.success(), "{who:?}");
+        assert!(!stdout(&out).contains("TOPSECRET"), "{who:?}");
+        assert!(
+            stderr(&out).contains("Permission denied"),
+            "{who:?}: {}",
+            stderr(&out)
+        );
+        assert!(!secret_dir.path().join("new").exists());
+    }
+}
+
+#[test]
+fn writes_land_in_the_upper_but_etc_files_and_mount_points_do_not() {
+    for who in modes() {
+        for mode in ["kernel", "fuse", "copy"] {
+            if mode == "fuse" && !fuse_usable(who) {
+                eprintln!("/dev/fuse is not usable by {who:?}: skipping fuse");
+                continue;
+            }
+            let stack = Stack::new(who);
+            let out = run_step(
+                who,
+                &stack,
+                &["--hostname", "buildbox", "--tmpfs", "/scratch"],
+                &[
+                    "sh",
+                    "-c",
+                    "echo data > /newfile && rm /bin/vi && cat /etc/hostname && \
+                     grep -q buildbox /etc/hosts && echo more >> /etc/hosts && \
+                     echo gone > /scratch/x && hostname",
+                ],
+                &[("RBUILD_OVERLAY", mode)],
+            );
+            assert!(out.status.success(), "{who:?} {mode}: {}", stderr(&out));
+            assert_eq!(stdout(&out), "buildbox\nbuildbox\n", "{who:?} {mode}");
+            let up = stack.p("up");
+            assert_eq!(
+                std::fs::read_to_string(up.join("newfile")).unwrap(),
+                "data\n"
+            );
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            let wh = up.join("bin/vi").symlink_metadata().unwrap();
+            assert!(
+                wh.file_type().is_char_device() && wh.rdev() == 0,
+                "{who:?} {mode}"
+            );
+            for leaked in [
+                "etc/hosts",
+                "etc/hostname",
+                "etc/resolv.conf",
+                "proc",
+                "sys",
+                "dev",
+                "scratch",
+            ] {
+                assert!(
+                    up.join(leaked).symlink_metadata().is_err(),
+                    "{who:?} {mode}: {leaked} leaked into the upper"
+                );
+            }
+            assert!(stack.p("low/proc").symlink_metadata().is_err());
+            assert!(mounts_under(stack.dir.path()).is_empty(), "{who:?} {mode}");
+            assert_eq!(
+                std::fs::read_dir(stack.p("m")).unwrap().count(),
+                0,
+                "{who:?} {mode}"
+            );
+        }
+    }
+}
+
+#[test]
+fn env_cwd_and_devices_are_set_up() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out = run_step(
+            who,
+            &stack,
+            &["--env", "GREETING=hello world", "--cwd", "/tmp"],
+            &[
+                "sh",
+                "-c",
+                "echo \"$GREETING\"; pwd; echo $PATH; head -c 4 /dev/zero | wc -c; \
+                 echo x > /dev/null && ls /dev/pts/ptmx /dev/shm /dev/fd/ >/dev/null && \
+                 test -L /dev/ptmx && echo devok; env | sort | cut -d= -f1 | tr '\\n' ' '",
+            ],
+            &[("LEAKY_HOST_VAR", "1")],
+        );
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "hello world");
+        assert_eq!(lines[1], "/tmp");
+        assert_eq!(
+            lines[2],
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        );
+        assert_eq!(lines[3].trim(), "4");
+        assert_eq!(lines[4], "devok");
+        assert!(!text.contains("LEAKY_HOST_VAR"), "{who:?}: {text}");
+    }
+}
+
+#[test]
+fn a_missing_command_is_a_clear_error() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out = run_step(who, &stack, &[], &["no-such-command"], &[]);
+        assert_eq!(out.status.code(), Some(125), "{who:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("\"no-such-command\" not found in PATH"),
+            "{who:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_tears_the_step_down_with_no_processes_or_mounts_left() {
+    // Root only: the rootless path adds runuser in between, which has its
+    // own signal rules; the forwarding code is the same.
+    let stack = Stack::new(As::Root);
+    let out_dir = scratch(As::Root);
+    let bind = format!("{}:/out", out_dir.path().display());
+    let mut args = stack.run_args();
+    args.extend(["--bind".into(), bind, "--".into(), "sh".into(), "-c".into()]);
+    args.push("sleep 4242 & touch /out/started; sleep 4243".into());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"))
+        .args(&args)
+        .spawn()
+        .unwrap();
+    let started = out_dir.path().join("started");
+    for _ in 0..200 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(started.exists(), "step never started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(
+        !ps.contains("sleep 4242") && !ps.contains("sleep 4243"),
+        "{ps}"
+    );
+    assert!(mounts_under(stack.dir.path()).is_empty());
+    assert!(stack.p("up/proc").symlink_metadata().is_err());
+}
