@@ -85,3 +85,68 @@ fn rootless_store_work_can_chown_to_sub_ids_and_mounts_stay_private() {
     // The tmpfs lived in the namespace only.
     assert!(mounts_under(dir.path()).is_empty());
 }
+
+/// `nobody` has no sub-id range: single-id map, a warning naming the fix,
+/// uid 0 steps work, and a step needing uid 1000 fails saying why.
+#[test]
+fn without_a_subid_range_rbuild_warns_and_runs_single_id() {
+    let has_nobody = std::process::Command::new("id")
+        .arg("nobody")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+    if !has_nobody || subuid.lines().any(|l| l.starts_with("nobody:")) {
+        eprintln!("no range-less user `nobody`: skipping");
+        return;
+    }
+    let stack = Stack::new(As::Root);
+    std::process::Command::new("chown")
+        .args(["-hR", "nobody:"])
+        .arg(stack.dir.path())
+        .status()
+        .unwrap();
+    let run = |uid: &str| {
+        let mut args = vec![
+            "-u".to_string(),
+            "nobody".into(),
+            "--".into(),
+            "env".into(),
+            "HOME=/tmp".into(),
+        ];
+        args.push(rootless_binary().to_string_lossy().to_string());
+        args.extend(stack.run_args());
+        args.extend([
+            "--uid".into(),
+            uid.into(),
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+        ]);
+        args.push("cat /proc/self/uid_map; echo made > /made".into());
+        std::process::Command::new("runuser")
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let out = run("0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["0", "65534", "1"]
+    );
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("warning: no sub-id range for nobody").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("usermod --add-subuids"), "{err}");
+    assert!(stack.p("up/made").is_file());
+    let out = run("1000");
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("this step needs uid 1000"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -43,7 +43,7 @@ pub fn modes() -> Vec<As> {
 }
 
 /// A world-readable copy of the binary, so `rbtest` can run it.
-fn rootless_binary() -> &'static Path {
+pub fn rootless_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let dir = tempfile::Builder::new()
