@@ -278,3 +278,36 @@ fn sigterm_tears_the_step_down_with_no_processes_or_mounts_left() {
     assert!(mounts_under(stack.dir.path()).is_empty());
     assert!(stack.p("up/proc").symlink_metadata().is_err());
 }
+
+#[test]
+fn a_root_step_keeps_only_default_caps_and_cannot_mount_or_write_proc_sys() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out = run_step(
+            who,
+            &stack,
+            &[],
+            &[
+                "sh",
+                "-c",
+                "grep -E '^Cap(Eff|Bnd)' /proc/self/status; \
+                 mount -t tmpfs t /tmp 2>/dev/null && echo MOUNTED; \
+                 (echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo WROTE; \
+                 ls /sys/firmware | wc -l; true",
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert_eq!(
+            stdout(&out).split_whitespace().collect::<Vec<_>>(),
+            [
+                "CapEff:",
+                "00000000800405fb",
+                "CapBnd:",
+                "00000000800405fb",
+                "0"
+            ],
+            "{who:?}"
+        );
+    }
+}

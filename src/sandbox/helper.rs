@@ -2,7 +2,8 @@
 //! [`super::run`]. It reads a [`HelperSpec`] from fd 3, unshares pid, ipc,
 //! uts, mount (and net for `Network::None`) namespaces, makes every mount
 //! private, and forks the step's pid 1, which mounts the root
-//! ([`rootfs::setup`]), switches ids, sets `no_new_privs` (last: setuid
+//! ([`rootfs::setup`]), drops capabilities outside the default set,
+//! switches ids, sets `no_new_privs` (last: setuid
 //! helpers must run before it), leaves only fds 0–2 and execs. The helper
 //! waits for pid 1 and reports on fd 4; SIGINT/SIGTERM make it SIGKILL pid 1,
 //! which ends every process of the step.
@@ -142,7 +143,9 @@ fn run_step(sys: &dyn Syscall, spec: &HelperSpec) -> Result<ExitKind> {
 /// Pid 1 of the step: returns only on failure.
 fn pid1(sys: &dyn Syscall, spec: &HelperSpec) -> SandboxError {
     let prepared = (|| {
+        let last_cap = process::last_cap();
         rootfs::setup(sys, &spec.plan)?;
+        process::restrict_capabilities(sys, last_cap)?;
         process::set_credentials(sys, spec.uid, spec.gid, &spec.additional_gids)?;
         sys.chdir(Path::new(&spec.cwd))
             .map_err(|e| SandboxError::Setup {

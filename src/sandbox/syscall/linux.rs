@@ -262,6 +262,24 @@ impl Syscall for LinuxSyscall {
         check(ret as libc::c_long).map(|_| ())
     }
 
+    fn drop_bounding_cap(&self, cap: u32) -> SysResult {
+        let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        check(ret as libc::c_long).map(|_| ())
+    }
+
+    fn clear_ambient_caps(&self) -> SysResult {
+        let ret = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
+        check(ret as libc::c_long).map(|_| ())
+    }
+
     fn loopback_up(&self) -> SysResult {
         let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         let sock = check(sock as libc::c_long)? as libc::c_int;

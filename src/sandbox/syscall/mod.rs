@@ -69,6 +69,10 @@ pub trait Syscall {
     fn setuid(&self, uid: u32) -> SysResult;
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
     fn set_no_new_privs(&self) -> SysResult;
+    /// `prctl(PR_CAPBSET_DROP, cap)`: removes a capability from the bounding set.
+    fn drop_bounding_cap(&self, cap: u32) -> SysResult;
+    /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`.
+    fn clear_ambient_caps(&self) -> SysResult;
     /// Sets `IFF_UP` on the loopback interface of the current net namespace.
     fn loopback_up(&self) -> SysResult;
 }

@@ -39,6 +39,8 @@ pub enum Call {
     Setgid(u32),
     Setuid(u32),
     NoNewPrivs,
+    DropCap(u32),
+    ClearAmbient,
     LoopbackUp,
 }
 
@@ -153,6 +155,12 @@ impl Syscall for RecordingSyscall {
     }
     fn set_no_new_privs(&self) -> SysResult {
         self.record(Call::NoNewPrivs)
+    }
+    fn drop_bounding_cap(&self, cap: u32) -> SysResult {
+        self.record(Call::DropCap(cap))
+    }
+    fn clear_ambient_caps(&self) -> SysResult {
+        self.record(Call::ClearAmbient)
     }
     fn loopback_up(&self) -> SysResult {
         self.record(Call::LoopbackUp)
