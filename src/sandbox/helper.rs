@@ -39,6 +39,16 @@ extern "C" fn kill_step(_sig: libc::c_int) {
 
 /// Entry point of the hidden helper subcommand; returns the exit code.
 pub fn helper_main() -> i32 {
+    for fd in [SPEC_FD, REPORT_FD] {
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            eprintln!(
+                "rbuild: {} is internal: rbuild starts it with a spec on fd 3 and a report \
+                 pipe on fd 4 (fd {fd} is not open)",
+                super::run::HELPER_SUBCOMMAND
+            );
+            return 125;
+        }
+    }
     // SAFETY: run() opened fds 3 and 4 for us and nothing else owns them.
     let (spec_fd, report_fd) = unsafe {
         (
