@@ -237,46 +237,81 @@ fn a_missing_command_is_a_clear_error() {
     }
 }
 
+/// The first process whose parent is `parent`.
+fn child_of(parent: u32) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state, ppid, ...
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        if after.split_whitespace().nth(1) == Some(&parent.to_string()) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
 #[test]
 fn sigterm_tears_the_step_down_with_no_processes_or_mounts_left() {
-    // Root only: the rootless path adds runuser in between, which has its
-    // own signal rules; the forwarding code is the same.
-    let stack = Stack::new(As::Root);
-    let out_dir = scratch(As::Root);
-    let bind = format!("{}:/out", out_dir.path().display());
-    let mut args = stack.run_args();
-    args.extend(["--bind".into(), bind, "--".into(), "sh".into(), "-c".into()]);
-    args.push("sleep 4242 & touch /out/started; sleep 4243".into());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild"))
-        .args(&args)
-        .spawn()
-        .unwrap();
-    let started = out_dir.path().join("started");
-    for _ in 0..200 {
-        if started.exists() {
-            break;
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out_dir = scratch(who);
+        let bind = format!("{}:/out", out_dir.path().display());
+        let marker = if who == As::Root { "4242" } else { "4252" };
+        let mut args = stack.run_args();
+        args.extend(["--bind".into(), bind, "--".into(), "sh".into(), "-c".into()]);
+        args.push(format!(
+            "sleep {marker} & touch /out/started; sleep {marker}1"
+        ));
+        let mut cmd = match who {
+            As::Root => std::process::Command::new(env!("CARGO_BIN_EXE_rbuild")),
+            As::Rootless => {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", TEST_USER, "--", "env", "HOME=/tmp"]);
+                c.arg(rootless_binary());
+                c
+            }
+        };
+        let mut child = cmd.args(&args).spawn().unwrap();
+        let started = out_dir.path().join("started");
+        for _ in 0..200 {
+            if started.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(started.exists(), "step never started");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success());
-    let ps = std::process::Command::new("ps")
-        .args(["-eo", "args"])
-        .output()
+        assert!(started.exists(), "{who:?}: step never started");
+        // Rootless: signal rbuild itself (runuser's child), as a user's
+        // `kill` or a CI runner would.
+        let target = match who {
+            As::Root => child.id(),
+            As::Rootless => child_of(child.id()).expect("rbuild under runuser"),
+        };
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(target as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
         .unwrap();
-    let ps = String::from_utf8_lossy(&ps.stdout);
-    assert!(
-        !ps.contains("sleep 4242") && !ps.contains("sleep 4243"),
-        "{ps}"
-    );
-    assert!(mounts_under(stack.dir.path()).is_empty());
-    assert!(stack.p("up/proc").symlink_metadata().is_err());
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{who:?}");
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        let ps = String::from_utf8_lossy(&ps.stdout);
+        assert!(!ps.contains(&format!("sleep {marker}")), "{who:?}: {ps}");
+        assert!(mounts_under(stack.dir.path()).is_empty(), "{who:?}");
+        assert!(stack.p("up/proc").symlink_metadata().is_err(), "{who:?}");
+        assert_eq!(
+            std::fs::read_dir(stack.p("m")).unwrap().count(),
+            0,
+            "{who:?}"
+        );
+    }
 }
 
 #[test]
