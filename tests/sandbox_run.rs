@@ -44,7 +44,7 @@ fn ps_sees_only_the_steps_processes() {
             who,
             &stack,
             &[],
-            &["sh", "-c", "sleep 30 & ps -o pid,args; true"],
+            &["sh", "-c", "sleep 4343 & ps -o pid,args; true"],
             &[],
         );
         assert!(out.status.success(), "{who:?}: {}", stderr(&out));
@@ -56,6 +56,15 @@ fn ps_sees_only_the_steps_processes() {
             "{who:?}:\n{text}"
         );
         assert!(!text.contains("rbuild"), "{who:?}:\n{text}");
+        // The background sleep died with the step's pid 1.
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&ps.stdout).contains("sleep 4343"),
+            "{who:?}"
+        );
     }
 }
 
@@ -276,7 +285,11 @@ fn sigterm_tears_the_step_down_with_no_processes_or_mounts_left() {
                 c
             }
         };
-        let mut child = cmd.args(&args).spawn().unwrap();
+        let mut child = cmd
+            .args(&args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         let started = out_dir.path().join("started");
         for _ in 0..200 {
             if started.exists() {
@@ -296,8 +309,13 @@ fn sigterm_tears_the_step_down_with_no_processes_or_mounts_left() {
             nix::sys::signal::Signal::SIGTERM,
         )
         .unwrap();
-        let status = child.wait().unwrap();
-        assert!(!status.success(), "{who:?}");
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{who:?}");
+        assert!(
+            stderr(&out).contains("interrupted by signal 15"),
+            "{who:?}: {}",
+            stderr(&out)
+        );
         let ps = std::process::Command::new("ps")
             .args(["-eo", "args"])
             .output()
@@ -325,7 +343,7 @@ fn a_root_step_keeps_only_default_caps_and_cannot_mount_or_write_proc_sys() {
             &[
                 "sh",
                 "-c",
-                "grep -E '^Cap(Eff|Bnd)' /proc/self/status; \
+                "grep -E '^(Cap(Eff|Bnd)|NoNewPrivs)' /proc/self/status; \
                  mount -t tmpfs t /tmp 2>/dev/null && echo MOUNTED; \
                  (echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo WROTE; \
                  ls /sys/firmware | wc -l; true",
@@ -340,6 +358,8 @@ fn a_root_step_keeps_only_default_caps_and_cannot_mount_or_write_proc_sys() {
                 "00000000800405fb",
                 "CapBnd:",
                 "00000000800405fb",
+                "NoNewPrivs:",
+                "1",
                 "0"
             ],
             "{who:?}"
