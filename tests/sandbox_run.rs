@@ -285,7 +285,7 @@ fn sigterm_tears_the_step_down_with_no_processes_or_mounts_left() {
                 c
             }
         };
-        let mut child = cmd
+        let child = cmd
             .args(&args)
             .stderr(std::process::Stdio::piped())
             .spawn()
