@@ -22,7 +22,7 @@ use nix::mount::MntFlags;
 
 use super::error::{Result, SandboxError};
 use super::overlay_copy::CopyMount;
-use super::syscall::{LinuxSyscall, Syscall};
+use super::syscall::{LinuxSyscall, OverlayStage, Syscall};
 
 /// Environment knob that forces one overlay implementation.
 pub const ENV_OVERLAY: &str = "RBUILD_OVERLAY";
@@ -272,13 +272,59 @@ fn mount_kernel(
     work: &Path,
     target: &Path,
 ) -> Result<Mounted> {
-    sys.mount_overlay(lowers, upper, work, target)
-        .map_err(|(errno, detail)| SandboxError::Overlay {
-            mode: "kernel",
-            target: target.to_path_buf(),
-            detail: format!("{detail}: {errno} ({})", errno.desc()),
-        })?;
-    Ok(Mounted::Kernel)
+    let fail = |errno: nix::errno::Errno, detail: String| SandboxError::Overlay {
+        mode: "kernel",
+        target: target.to_path_buf(),
+        detail: format!("{detail}: {errno} ({})", errno.desc()),
+    };
+    match sys.mount_overlay(lowers, upper, work, target) {
+        Ok(()) => Ok(Mounted::Kernel),
+        // Kernels before 6.8: one option string, which must fit in a page.
+        Err(e) if e.stage == OverlayStage::LowerdirPlus => {
+            let data = legacy_options(lowers, upper, work).ok_or_else(|| {
+                fail(
+                    e.errno,
+                    format!(
+                        "{}; this kernel lacks lowerdir+ and {} lowers do not fit in one \
+                         page of mount options",
+                        e.detail,
+                        lowers.len()
+                    ),
+                )
+            })?;
+            sys.mount(
+                Some(Path::new("overlay")),
+                target,
+                Some("overlay"),
+                nix::mount::MsFlags::empty(),
+                Some(&data),
+            )
+            .map_err(|errno| fail(errno, "mount(2) with a lowerdir= string".into()))?;
+            Ok(Mounted::Kernel)
+        }
+        Err(e) => Err(fail(e.errno, e.detail)),
+    }
+}
+
+/// The classic overlay option string, with `:`, `,` and `\` escaped, or
+/// `None` when it does not fit in a page (the mount(2) data limit).
+pub fn legacy_options(lowers: &[&Path], upper: &Path, work: &Path) -> Option<String> {
+    let esc = |p: &Path| -> Option<String> {
+        let s = p.to_str()?;
+        Some(
+            s.replace('\\', "\\\\")
+                .replace(':', "\\:")
+                .replace(',', "\\,"),
+        )
+    };
+    let lower: Vec<String> = lowers.iter().map(|p| esc(p)).collect::<Option<_>>()?;
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lower.join(":"),
+        esc(upper)?,
+        esc(work)?
+    );
+    (data.len() < 4096).then_some(data)
 }
 
 /// The `-o` value for fuse-overlayfs; it splits lowers on `:` and options on
@@ -409,6 +455,55 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn without_lowerdir_plus_short_chains_use_one_option_string() {
+        let t = tempfile::tempdir().unwrap();
+        let mk = |n: &str| {
+            let p = t.path().join(n);
+            std::fs::create_dir(&p).unwrap();
+            p
+        };
+        let lowers = vec![mk("a"), mk("b:c")];
+        let (u, w, m) = (mk("u"), mk("w"), mk("m"));
+        let sys = RecordingSyscall::failing(
+            |c| matches!(c, Call::Overlay { .. }),
+            nix::errno::Errno::EINVAL,
+        );
+        let g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
+        std::mem::forget(g);
+        let calls = sys.calls();
+        let expected = format!(
+            "lowerdir={}:{},upperdir={},workdir={},userxattr",
+            lowers[0].display(),
+            lowers[1].display().to_string().replace(':', "\\:"),
+            u.display(),
+            w.display()
+        );
+        assert_eq!(
+            calls[1],
+            Call::Mount {
+                source: Some("overlay".into()),
+                target: m.clone(),
+                fstype: Some("overlay".into()),
+                flags: nix::mount::MsFlags::empty(),
+                data: Some(expected),
+            }
+        );
+        // 300 lowers cannot fit: a clear error instead of a truncated list.
+        let long: Vec<PathBuf> = (0..300).map(|_| lowers[0].clone()).collect();
+        let sys = RecordingSyscall::failing(
+            |c| matches!(c, Call::Overlay { .. }),
+            nix::errno::Errno::EINVAL,
+        );
+        let err = mount_overlay_with(&sys, &long, &u, &w, &m, OverlayMode::Kernel)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lacks lowerdir+") && err.contains("300 lowers"),
+            "{err}"
+        );
     }
 
     #[test]
