@@ -39,12 +39,17 @@ fn only_stdin_stdout_stderr_cross_into_the_step() {
 #[test]
 fn ps_sees_only_the_steps_processes() {
     for who in modes() {
+        let marker = 2_000_000 + std::process::id() * 2 + (who == As::Rootless) as u32;
         let stack = Stack::new(who);
         let out = run_step(
             who,
             &stack,
             &[],
-            &["sh", "-c", "sleep 4343 & ps -o pid,args; true"],
+            &[
+                "sh",
+                "-c",
+                &format!("sleep {marker} & ps -o pid,args; true"),
+            ],
             &[],
         );
         assert!(out.status.success(), "{who:?}: {}", stderr(&out));
@@ -62,7 +67,7 @@ fn ps_sees_only_the_steps_processes() {
             .output()
             .unwrap();
         assert!(
-            !String::from_utf8_lossy(&ps.stdout).contains("sleep 4343"),
+            !String::from_utf8_lossy(&ps.stdout).contains(&format!("sleep {marker}")),
             "{who:?}"
         );
     }
@@ -270,7 +275,8 @@ fn sigterm_tears_the_step_down_with_no_processes_or_mounts_left() {
         let stack = Stack::new(who);
         let out_dir = scratch(who);
         let bind = format!("{}:/out", out_dir.path().display());
-        let marker = if who == As::Root { "4242" } else { "4252" };
+        // Unique per test process, so parallel runs elsewhere cannot match.
+        let marker = 1_000_000 + std::process::id() * 2 + (who == As::Rootless) as u32;
         let mut args = stack.run_args();
         args.extend(["--bind".into(), bind, "--".into(), "sh".into(), "-c".into()]);
         args.push(format!(
