@@ -29,6 +29,7 @@ pub mod channel;
 pub mod error;
 pub mod helper;
 pub mod idmap;
+pub mod init_layer;
 pub mod namespaces;
 pub mod overlay;
 pub mod overlay_copy;

@@ -12,7 +12,11 @@
 //! 2. `fuse-overlayfs` (same conventions; it also reads `user.overlay.*`);
 //! 3. a copy ([`super::overlay_copy`]): see there for its exact contract.
 //!
-//! An empty lower list (FROM scratch) mounts over a private empty dir.
+//! The init layer ([`super::init_layer`]) goes on top of the lowers, so the
+//! RUN sandbox's mount points exist without a write to the upper; whiteouts
+//! of its stubs (a step that deleted `/etc/hosts`) are pruned at unmount.
+//! An empty lower list (FROM scratch) mounts over the init layer or a
+//! private empty dir.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,10 +78,7 @@ enum Mounted {
     Kernel,
     /// fuse-overlayfs; it whiteouts every removed dir, even one no lower
     /// has, so unmounting prunes those against the lowers.
-    Fuse {
-        upper: PathBuf,
-        lowers: Vec<PathBuf>,
-    },
+    Fuse,
     Copy(Box<CopyMount>),
 }
 
@@ -85,9 +86,15 @@ enum Mounted {
 /// on drop. For the copy mode, unmounting is when the upper gets the diff.
 pub struct MountGuard {
     target: PathBuf,
+    upper: PathBuf,
+    /// The caller's lowers, without the init layer.
+    lowers: Vec<PathBuf>,
+    /// Whether whiteouts of init-layer stubs may need pruning at unmount.
+    prune: bool,
     mounted: Option<Mounted>,
-    // Keeps the stand-in lower of a FROM-scratch mount alive while mounted.
-    _empty_lower: Option<tempfile::TempDir>,
+    // The init layer and the stand-in lower of a FROM-scratch mount, alive
+    // while mounted.
+    _keep: Vec<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for MountGuard {
@@ -109,7 +116,7 @@ impl MountGuard {
     pub fn mode(&self) -> OverlayMode {
         match &self.mounted {
             Some(Mounted::Kernel) => OverlayMode::Kernel,
-            Some(Mounted::Fuse { .. }) => OverlayMode::Fuse,
+            Some(Mounted::Fuse) => OverlayMode::Fuse,
             Some(Mounted::Copy(_)) => OverlayMode::Copy,
             None => OverlayMode::Auto,
         }
@@ -121,15 +128,25 @@ impl MountGuard {
     }
 
     fn do_unmount(&mut self) -> Result<()> {
-        match self.mounted.take() {
-            None => Ok(()),
-            Some(Mounted::Kernel) => unmount_path(&self.target),
-            Some(Mounted::Fuse { upper, lowers }) => {
+        let prune = match self.mounted.take() {
+            None => return Ok(()),
+            Some(Mounted::Kernel) => {
                 unmount_path(&self.target)?;
-                prune_whiteouts(&upper, &lowers)
+                self.prune
             }
-            Some(Mounted::Copy(copy)) => copy.finish(),
+            Some(Mounted::Fuse) => {
+                unmount_path(&self.target)?;
+                true
+            }
+            Some(Mounted::Copy(copy)) => {
+                copy.finish()?;
+                self.prune
+            }
+        };
+        if prune {
+            prune_whiteouts(&self.upper, &self.lowers)?;
         }
+        Ok(())
     }
 }
 
@@ -220,49 +237,50 @@ pub fn mount_overlay_with(
             });
         }
     }
-    let empty = if lowers.is_empty() && mode != OverlayMode::Copy {
-        Some(
-            tempfile::Builder::new()
-                .prefix("rbuild-empty-lower")
-                .tempdir()
-                .map_err(SandboxError::io(
-                    "create empty lower dir",
-                    std::env::temp_dir(),
-                ))?,
-        )
-    } else {
-        None
-    };
-    let lower_refs: Vec<&Path> = match &empty {
-        Some(dir) => vec![dir.path()],
-        None => lowers.iter().map(PathBuf::as_path).collect(),
-    };
-    let guard = |mounted| MountGuard {
-        target: target.to_path_buf(),
-        mounted: Some(mounted),
-        _empty_lower: None,
-    };
+    let init = super::init_layer::build(lowers)?;
+    let mut all: Vec<PathBuf> = init.iter().map(|d| d.path().to_path_buf()).collect();
+    all.extend(lowers.iter().cloned());
+    let mut keep = Vec::new();
+    if all.is_empty() && mode != OverlayMode::Copy {
+        let empty = tempfile::Builder::new()
+            .prefix("rbuild-empty-lower")
+            .tempdir()
+            .map_err(SandboxError::io(
+                "create empty lower dir",
+                std::env::temp_dir(),
+            ))?;
+        all.push(empty.path().to_path_buf());
+        keep.push(empty);
+    }
+    let prune = init.is_some();
+    keep.extend(init);
+    let lower_refs: Vec<&Path> = all.iter().map(PathBuf::as_path).collect();
     let mounted = match mode {
         OverlayMode::Kernel => mount_kernel(sys, &lower_refs, upper, work, target)?,
-        OverlayMode::Fuse => mount_fuse(&lower_refs, lowers, upper, work, target)?,
-        OverlayMode::Copy => Mounted::Copy(Box::new(CopyMount::mount(lowers, upper, target)?)),
+        OverlayMode::Fuse => mount_fuse(&lower_refs, upper, work, target)?,
+        OverlayMode::Copy => Mounted::Copy(Box::new(CopyMount::mount(&all, upper, target)?)),
         OverlayMode::Auto => match mount_kernel(sys, &lower_refs, upper, work, target) {
             Ok(m) => m,
             Err(kernel_err) => {
                 log::warn!("{kernel_err}; trying fuse-overlayfs");
-                match mount_fuse(&lower_refs, lowers, upper, work, target) {
+                match mount_fuse(&lower_refs, upper, work, target) {
                     Ok(m) => m,
                     Err(fuse_err) => {
                         log::warn!("{fuse_err}; falling back to copying the layers");
-                        Mounted::Copy(Box::new(CopyMount::mount(lowers, upper, target)?))
+                        Mounted::Copy(Box::new(CopyMount::mount(&all, upper, target)?))
                     }
                 }
             }
         },
     };
-    let mut g = guard(mounted);
-    g._empty_lower = empty;
-    Ok(g)
+    Ok(MountGuard {
+        target: target.to_path_buf(),
+        upper: upper.to_path_buf(),
+        lowers: lowers.to_vec(),
+        prune,
+        mounted: Some(mounted),
+        _keep: keep,
+    })
 }
 
 fn mount_kernel(
@@ -355,13 +373,7 @@ pub fn fuse_options(
     ))
 }
 
-fn mount_fuse(
-    lowers: &[&Path],
-    lower_paths: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-) -> Result<Mounted> {
+fn mount_fuse(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> Result<Mounted> {
     let err = |detail: String| SandboxError::Overlay {
         mode: "fuse",
         target: target.to_path_buf(),
@@ -394,10 +406,7 @@ fn mount_fuse(
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(Mounted::Fuse {
-        upper: upper.to_path_buf(),
-        lowers: lower_paths.to_vec(),
-    })
+    Ok(Mounted::Fuse)
 }
 
 #[cfg(test)]
@@ -416,22 +425,42 @@ mod tests {
         let lowers: Vec<PathBuf> = (0..60).map(|i| mk(&format!("l{i}"))).collect();
         let (u, w, m) = (mk("u"), mk("w"), mk("m"));
         let sys = RecordingSyscall::new();
-        let g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
+        let mut g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
         assert_eq!(g.mode(), OverlayMode::Kernel);
-        std::mem::forget(g); // nothing was really mounted
-        assert_eq!(
-            sys.calls(),
-            vec![Call::Overlay {
-                lowers: lowers.clone(),
-                upper: u,
-                work: w,
-                target: m
-            }]
-        );
+        g.mounted = None; // nothing was really mounted
+        let calls = sys.calls();
+        assert_eq!(calls.len(), 1);
+        match &calls[0] {
+            Call::Overlay {
+                lowers: got,
+                upper,
+                work,
+                target,
+            } => {
+                // The init layer (these lowers lack /proc…) goes on top.
+                assert!(got[0].to_string_lossy().contains("rbuild-init-layer"));
+                assert!(got[0].join("proc").is_dir());
+                assert_eq!(got[1..], lowers[..]);
+                assert_eq!((upper, work, target), (&u, &w, &m));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        drop(g);
+        assert!(!matches!(&calls[0], Call::Overlay { lowers, .. } if lowers[0].exists()));
+    }
+
+    /// Makes `p` hold every mount point, so no init layer is needed.
+    fn full_root(p: &Path) {
+        for d in ["proc", "sys", "dev", "etc"] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+            std::fs::write(p.join(f), "").unwrap();
+        }
     }
 
     #[test]
-    fn scratch_gets_an_empty_lower_and_kernel_errors_name_the_target() {
+    fn scratch_gets_the_init_layer_as_its_lower_and_kernel_errors_name_the_target() {
         let t = tempfile::tempdir().unwrap();
         for d in ["u", "w", "m"] {
             std::fs::create_dir(t.path().join(d)).unwrap();
@@ -451,7 +480,7 @@ mod tests {
         match &sys.calls()[0] {
             Call::Overlay { lowers, .. } => {
                 assert_eq!(lowers.len(), 1);
-                assert!(lowers[0].to_string_lossy().contains("rbuild-empty-lower"));
+                assert!(lowers[0].to_string_lossy().contains("rbuild-init-layer"));
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -466,13 +495,14 @@ mod tests {
             p
         };
         let lowers = vec![mk("a"), mk("b:c")];
+        full_root(&lowers[0]);
         let (u, w, m) = (mk("u"), mk("w"), mk("m"));
         let sys = RecordingSyscall::failing(
             |c| matches!(c, Call::Overlay { .. }),
             nix::errno::Errno::EINVAL,
         );
-        let g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
-        std::mem::forget(g);
+        let mut g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
+        g.mounted = None;
         let calls = sys.calls();
         let expected = format!(
             "lowerdir={}:{},upperdir={},workdir={},userxattr",

@@ -5,13 +5,14 @@
 //!
 //! Mount points and synthetic files: `/etc/hosts`, `/etc/resolv.conf` and
 //! `/etc/hostname` are generated outside the rootfs and bind-mounted over
-//! the image's files, so their contents never reach the upper dir. When the
-//! image lacks a mount point, [`MountStubs`] creates an empty one (and any
-//! missing parent dirs) before the step and removes exactly those after it,
-//! restoring the parent's mtime — BuildKit's approach. Creating a stub
-//! inside an existing dir copies that dir up into the overlay upper (as any
-//! write would), so the dir itself, with its original metadata, can appear
-//! in the diff; no stub and no synthetic content does.
+//! the image's files, so their contents never reach the upper dir. On an
+//! overlay from [`super::mount_overlay`] the init layer already provides
+//! the fixed mount points the image lacks, so nothing is written. What is
+//! still missing (a `RUN --mount` target, `/etc/hosts` in an image without
+//! `/etc`, or a plain-dir rootfs) [`MountStubs`] creates before the step
+//! and removes exactly after it, restoring the parent's times (BuildKit's
+//! approach); the only trace that can leave in the upper is a copied-up
+//! parent dir with its original metadata.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
