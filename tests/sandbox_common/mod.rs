@@ -42,19 +42,38 @@ pub fn modes() -> Vec<As> {
     v
 }
 
-/// A world-readable copy of the binary, so `rbtest` can run it.
+/// A world-readable copy of the binary, so `rbtest` can run it. One shared
+/// dir, one file per build of the binary (size + mtime in the name), made
+/// by copy-then-rename so parallel test processes never see half a file;
+/// older copies are removed.
 pub fn rootless_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("rbuild-sandbox-bin")
-            .tempdir_in("/tmp")
-            .expect("temp dir")
-            .keep();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let bin = dir.join("rbuild");
-        std::fs::copy(env!("CARGO_BIN_EXE_rbuild"), &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let src = Path::new(env!("CARGO_BIN_EXE_rbuild"));
+        let meta = std::fs::metadata(src).unwrap();
+        let dir = Path::new("/tmp/rbuild-sandbox-bin");
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let name = format!(
+            "rbuild-{}-{}.{}",
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        );
+        let bin = dir.join(&name);
+        if !bin.exists() {
+            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+            std::fs::copy(src, &tmp).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &bin).unwrap();
+        }
+        for old in std::fs::read_dir(dir).unwrap().flatten() {
+            let n = old.file_name().to_string_lossy().to_string();
+            if n != name && !n.starts_with('.') {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
         bin
     })
 }
