@@ -374,3 +374,45 @@ fn a_root_step_keeps_only_default_caps_and_cannot_mount_or_write_proc_sys() {
         );
     }
 }
+
+#[test]
+fn ownership_set_in_a_step_lands_in_the_upper_as_mapped_ids() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let out = run_step(
+            who,
+            &stack,
+            &[],
+            &[
+                "sh",
+                "-c",
+                "touch /owned && chown 1000:1001 /owned && stat -c %u:%g /owned",
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "1000:1001\n");
+        use std::os::unix::fs::MetadataExt;
+        let meta = stack.p("up/owned").symlink_metadata().unwrap();
+        // Root: ids are themselves. Rootless: in-namespace id n >= 1 is
+        // the sub-id range start + n - 1 on the host.
+        let base = match who {
+            As::Root => 0,
+            As::Rootless => {
+                let subuid = std::fs::read_to_string("/etc/subuid").unwrap();
+                let start: u32 = subuid
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{TEST_USER}:")))
+                    .and_then(|r| r.split(':').next())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap();
+                start - 1
+            }
+        };
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (base + 1000, base + 1001),
+            "{who:?}"
+        );
+    }
+}
