@@ -396,23 +396,27 @@ fn ownership_set_in_a_step_lands_in_the_upper_as_mapped_ids() {
         let meta = stack.p("up/owned").symlink_metadata().unwrap();
         // Root: ids are themselves. Rootless: in-namespace id n >= 1 is
         // the sub-id range start + n - 1 on the host.
-        let base = match who {
-            As::Root => 0,
-            As::Rootless => {
-                let subuid = std::fs::read_to_string("/etc/subuid").unwrap();
-                let start: u32 = subuid
-                    .lines()
-                    .find_map(|l| l.strip_prefix(&format!("{TEST_USER}:")))
-                    .and_then(|r| r.split(':').next())
-                    .and_then(|s| s.parse().ok())
-                    .unwrap();
-                start - 1
-            }
+        let (ubase, gbase) = match who {
+            As::Root => (0, 0),
+            As::Rootless => (
+                subid_start("/etc/subuid") - 1,
+                subid_start("/etc/subgid") - 1,
+            ),
         };
         assert_eq!(
             (meta.uid(), meta.gid()),
-            (base + 1000, base + 1001),
+            (ubase + 1000, gbase + 1001),
             "{who:?}"
         );
     }
+}
+
+fn subid_start(file: &str) -> u32 {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{TEST_USER}:")))
+        .and_then(|r| r.split(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap()
 }
