@@ -420,3 +420,42 @@ fn subid_start(file: &str) -> u32 {
         .and_then(|s| s.parse().ok())
         .unwrap()
 }
+
+#[test]
+fn symlinked_mount_points_in_the_image_cannot_reach_the_host() {
+    for who in modes() {
+        let stack = Stack::new(who);
+        let host_dir = scratch(who);
+        let escape = format!("/../../../..{}/evil", host_dir.path().display());
+        let hosts = stack.p("low/etc/hosts");
+        std::os::unix::fs::symlink(&escape, &hosts).unwrap();
+        std::os::unix::fs::symlink(
+            format!("{}/mnt", host_dir.path().display()),
+            stack.p("low/cache"),
+        )
+        .unwrap();
+        give(who, stack.dir.path());
+        let out = run_step(
+            who,
+            &stack,
+            &["--tmpfs", "/cache", "--hostname", "jail"],
+            &[
+                "sh",
+                "-c",
+                "grep -c jail /etc/hosts; echo in-tmpfs > /cache/x",
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "1\n", "{who:?}");
+        assert!(
+            !host_dir.path().join("evil").exists(),
+            "{who:?}: wrote through a symlink"
+        );
+        assert!(
+            !host_dir.path().join("mnt").exists(),
+            "{who:?}: wrote through a symlink"
+        );
+        assert!(mounts_under(host_dir.path()).is_empty(), "{who:?}");
+    }
+}
