@@ -2,7 +2,8 @@
 //! [`super::run`]. It reads a [`HelperSpec`] from fd 3, unshares pid, ipc,
 //! uts, mount (and net for `Network::None`) namespaces, makes every mount
 //! private, and forks the step's pid 1, which mounts the root
-//! ([`rootfs::setup`]), switches ids, sets `no_new_privs` (last: setuid
+//! ([`rootfs::setup`]), drops capabilities outside the default set,
+//! switches ids, sets `no_new_privs` (last: setuid
 //! helpers must run before it), leaves only fds 0–2 and execs. The helper
 //! waits for pid 1 and reports on fd 4; SIGINT/SIGTERM make it SIGKILL pid 1,
 //! which ends every process of the step.
@@ -38,6 +39,16 @@ extern "C" fn kill_step(_sig: libc::c_int) {
 
 /// Entry point of the hidden helper subcommand; returns the exit code.
 pub fn helper_main() -> i32 {
+    for fd in [SPEC_FD, REPORT_FD] {
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            eprintln!(
+                "rbuild: {} is internal: rbuild starts it with a spec on fd 3 and a report \
+                 pipe on fd 4 (fd {fd} is not open)",
+                super::run::HELPER_SUBCOMMAND
+            );
+            return 125;
+        }
+    }
     // SAFETY: run() opened fds 3 and 4 for us and nothing else owns them.
     let (spec_fd, report_fd) = unsafe {
         (
@@ -142,7 +153,9 @@ fn run_step(sys: &dyn Syscall, spec: &HelperSpec) -> Result<ExitKind> {
 /// Pid 1 of the step: returns only on failure.
 fn pid1(sys: &dyn Syscall, spec: &HelperSpec) -> SandboxError {
     let prepared = (|| {
+        let last_cap = process::last_cap();
         rootfs::setup(sys, &spec.plan)?;
+        process::restrict_capabilities(sys, last_cap)?;
         process::set_credentials(sys, spec.uid, spec.gid, &spec.additional_gids)?;
         sys.chdir(Path::new(&spec.cwd))
             .map_err(|e| SandboxError::Setup {

@@ -301,13 +301,19 @@ fn reexec_in_namespace() -> Result<i32> {
         ForkResult::Parent { child } => {
             drop(to_parent);
             drop(from_parent);
-            match from_child.expect()? {
-                UsernsMessage::Unshared => {}
+            match from_child.recv() {
+                Ok(Some(UsernsMessage::Unshared)) => {}
                 other => {
-                    return Err(SandboxError::Handshake {
-                        peer: "user-namespace child",
-                        detail: format!("unexpected {other:?}"),
-                    })
+                    // The child said why on stderr; reap it and name the usual cause.
+                    let code = wait_exit_code(child).unwrap_or(125);
+                    return Err(SandboxError::Setup {
+                        step: "creating a user namespace".into(),
+                        detail: format!(
+                            "the child exited with {code} ({other:?}); unprivileged user \
+                             namespaces may be disabled: check `sysctl user.max_user_namespaces` \
+                             and `kernel.unprivileged_userns_clone`"
+                        ),
+                    });
                 }
             }
             match write_maps(&plan, child.as_raw()) {

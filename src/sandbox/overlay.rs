@@ -12,7 +12,11 @@
 //! 2. `fuse-overlayfs` (same conventions; it also reads `user.overlay.*`);
 //! 3. a copy ([`super::overlay_copy`]): see there for its exact contract.
 //!
-//! An empty lower list (FROM scratch) mounts over a private empty dir.
+//! The init layer ([`super::init_layer`]) goes on top of the lowers, so the
+//! RUN sandbox's mount points exist without a write to the upper; whiteouts
+//! of its stubs (a step that deleted `/etc/hosts`) are pruned at unmount.
+//! An empty lower list (FROM scratch) mounts over the init layer or a
+//! private empty dir.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +26,7 @@ use nix::mount::MntFlags;
 
 use super::error::{Result, SandboxError};
 use super::overlay_copy::CopyMount;
-use super::syscall::{LinuxSyscall, Syscall};
+use super::syscall::{LinuxSyscall, OverlayStage, Syscall};
 
 /// Environment knob that forces one overlay implementation.
 pub const ENV_OVERLAY: &str = "RBUILD_OVERLAY";
@@ -72,6 +76,8 @@ impl FromStr for OverlayMode {
 
 enum Mounted {
     Kernel,
+    /// fuse-overlayfs; it whiteouts every removed dir, even one no lower
+    /// has, so unmounting prunes those against the lowers.
     Fuse,
     Copy(Box<CopyMount>),
 }
@@ -80,9 +86,15 @@ enum Mounted {
 /// on drop. For the copy mode, unmounting is when the upper gets the diff.
 pub struct MountGuard {
     target: PathBuf,
+    upper: PathBuf,
+    /// The caller's lowers, without the init layer.
+    lowers: Vec<PathBuf>,
+    /// Whether whiteouts of init-layer stubs may need pruning at unmount.
+    prune: bool,
     mounted: Option<Mounted>,
-    // Keeps the stand-in lower of a FROM-scratch mount alive while mounted.
-    _empty_lower: Option<tempfile::TempDir>,
+    // The init layer and the stand-in lower of a FROM-scratch mount, alive
+    // while mounted.
+    _keep: Vec<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for MountGuard {
@@ -116,11 +128,25 @@ impl MountGuard {
     }
 
     fn do_unmount(&mut self) -> Result<()> {
-        match self.mounted.take() {
-            None => Ok(()),
-            Some(Mounted::Kernel) | Some(Mounted::Fuse) => unmount_path(&self.target),
-            Some(Mounted::Copy(copy)) => copy.finish(),
+        let prune = match self.mounted.take() {
+            None => return Ok(()),
+            Some(Mounted::Kernel) => {
+                unmount_path(&self.target)?;
+                self.prune
+            }
+            Some(Mounted::Fuse) => {
+                unmount_path(&self.target)?;
+                true
+            }
+            Some(Mounted::Copy(copy)) => {
+                copy.finish()?;
+                self.prune
+            }
+        };
+        if prune {
+            prune_whiteouts(&self.upper, &self.lowers)?;
         }
+        Ok(())
     }
 }
 
@@ -130,6 +156,34 @@ impl Drop for MountGuard {
             log::error!("unmounting overlay {}: {e}", self.target.display());
         }
     }
+}
+
+/// Removes whiteouts in `upper` that hide nothing in any of `lowers`.
+/// Walks only the upper, so the cost follows the diff.
+pub fn prune_whiteouts(upper: &Path, lowers: &[PathBuf]) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for entry in walkdir::WalkDir::new(upper).min_depth(1) {
+        let entry = entry.map_err(|e| SandboxError::Io {
+            op: "walk",
+            path: e.path().unwrap_or(upper).to_path_buf(),
+            source: e.into(),
+        })?;
+        let meta = entry
+            .path()
+            .symlink_metadata()
+            .map_err(SandboxError::io("stat", entry.path()))?;
+        if !(meta.file_type().is_char_device() && meta.rdev() == 0) {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(upper).unwrap_or(entry.path());
+        if !lowers
+            .iter()
+            .any(|l| l.join(rel).symlink_metadata().is_ok())
+        {
+            std::fs::remove_file(entry.path()).map_err(SandboxError::io("remove", entry.path()))?;
+        }
+    }
+    Ok(())
 }
 
 fn unmount_path(target: &Path) -> Result<()> {
@@ -183,32 +237,28 @@ pub fn mount_overlay_with(
             });
         }
     }
-    let empty = if lowers.is_empty() && mode != OverlayMode::Copy {
-        Some(
-            tempfile::Builder::new()
-                .prefix("rbuild-empty-lower")
-                .tempdir()
-                .map_err(SandboxError::io(
-                    "create empty lower dir",
-                    std::env::temp_dir(),
-                ))?,
-        )
-    } else {
-        None
-    };
-    let lower_refs: Vec<&Path> = match &empty {
-        Some(dir) => vec![dir.path()],
-        None => lowers.iter().map(PathBuf::as_path).collect(),
-    };
-    let guard = |mounted| MountGuard {
-        target: target.to_path_buf(),
-        mounted: Some(mounted),
-        _empty_lower: None,
-    };
+    let init = super::init_layer::build(lowers)?;
+    let mut all: Vec<PathBuf> = init.iter().map(|d| d.path().to_path_buf()).collect();
+    all.extend(lowers.iter().cloned());
+    let mut keep = Vec::new();
+    if all.is_empty() && mode != OverlayMode::Copy {
+        let empty = tempfile::Builder::new()
+            .prefix("rbuild-empty-lower")
+            .tempdir()
+            .map_err(SandboxError::io(
+                "create empty lower dir",
+                std::env::temp_dir(),
+            ))?;
+        all.push(empty.path().to_path_buf());
+        keep.push(empty);
+    }
+    let prune = init.is_some();
+    keep.extend(init);
+    let lower_refs: Vec<&Path> = all.iter().map(PathBuf::as_path).collect();
     let mounted = match mode {
         OverlayMode::Kernel => mount_kernel(sys, &lower_refs, upper, work, target)?,
         OverlayMode::Fuse => mount_fuse(&lower_refs, upper, work, target)?,
-        OverlayMode::Copy => Mounted::Copy(Box::new(CopyMount::mount(lowers, upper, target)?)),
+        OverlayMode::Copy => Mounted::Copy(Box::new(CopyMount::mount(&all, upper, target)?)),
         OverlayMode::Auto => match mount_kernel(sys, &lower_refs, upper, work, target) {
             Ok(m) => m,
             Err(kernel_err) => {
@@ -217,15 +267,20 @@ pub fn mount_overlay_with(
                     Ok(m) => m,
                     Err(fuse_err) => {
                         log::warn!("{fuse_err}; falling back to copying the layers");
-                        Mounted::Copy(Box::new(CopyMount::mount(lowers, upper, target)?))
+                        Mounted::Copy(Box::new(CopyMount::mount(&all, upper, target)?))
                     }
                 }
             }
         },
     };
-    let mut g = guard(mounted);
-    g._empty_lower = empty;
-    Ok(g)
+    Ok(MountGuard {
+        target: target.to_path_buf(),
+        upper: upper.to_path_buf(),
+        lowers: lowers.to_vec(),
+        prune,
+        mounted: Some(mounted),
+        _keep: keep,
+    })
 }
 
 fn mount_kernel(
@@ -235,13 +290,59 @@ fn mount_kernel(
     work: &Path,
     target: &Path,
 ) -> Result<Mounted> {
-    sys.mount_overlay(lowers, upper, work, target)
-        .map_err(|(errno, detail)| SandboxError::Overlay {
-            mode: "kernel",
-            target: target.to_path_buf(),
-            detail: format!("{detail}: {errno} ({})", errno.desc()),
-        })?;
-    Ok(Mounted::Kernel)
+    let fail = |errno: nix::errno::Errno, detail: String| SandboxError::Overlay {
+        mode: "kernel",
+        target: target.to_path_buf(),
+        detail: format!("{detail}: {errno} ({})", errno.desc()),
+    };
+    match sys.mount_overlay(lowers, upper, work, target) {
+        Ok(()) => Ok(Mounted::Kernel),
+        // Kernels before 6.8: one option string, which must fit in a page.
+        Err(e) if e.stage == OverlayStage::LowerdirPlus => {
+            let data = legacy_options(lowers, upper, work).ok_or_else(|| {
+                fail(
+                    e.errno,
+                    format!(
+                        "{}; this kernel lacks lowerdir+ and {} lowers do not fit in one \
+                         page of mount options",
+                        e.detail,
+                        lowers.len()
+                    ),
+                )
+            })?;
+            sys.mount(
+                Some(Path::new("overlay")),
+                target,
+                Some("overlay"),
+                nix::mount::MsFlags::empty(),
+                Some(&data),
+            )
+            .map_err(|errno| fail(errno, "mount(2) with a lowerdir= string".into()))?;
+            Ok(Mounted::Kernel)
+        }
+        Err(e) => Err(fail(e.errno, e.detail)),
+    }
+}
+
+/// The classic overlay option string, with `:`, `,` and `\` escaped, or
+/// `None` when it does not fit in a page (the mount(2) data limit).
+pub fn legacy_options(lowers: &[&Path], upper: &Path, work: &Path) -> Option<String> {
+    let esc = |p: &Path| -> Option<String> {
+        let s = p.to_str()?;
+        Some(
+            s.replace('\\', "\\\\")
+                .replace(':', "\\:")
+                .replace(',', "\\,"),
+        )
+    };
+    let lower: Vec<String> = lowers.iter().map(|p| esc(p)).collect::<Option<_>>()?;
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lower.join(":"),
+        esc(upper)?,
+        esc(work)?
+    );
+    (data.len() < 4096).then_some(data)
 }
 
 /// The `-o` value for fuse-overlayfs; it splits lowers on `:` and options on
@@ -281,8 +382,14 @@ fn mount_fuse(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> Res
     let program = super::idmap::find_helper("fuse-overlayfs").ok_or_else(|| {
         err("fuse-overlayfs not found; install the fuse-overlayfs package".into())
     })?;
-    if !Path::new("/dev/fuse").exists() {
-        return Err(err("/dev/fuse does not exist".into()));
+    if let Err(e) = nix::unistd::access(
+        "/dev/fuse",
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+    ) {
+        return Err(err(format!(
+            "/dev/fuse is not usable by this user ({e}); as root: `chmod 0666 /dev/fuse` \
+             (or load the fuse module)"
+        )));
     }
     let opts = fuse_options(lowers, upper, work).map_err(err)?;
     let out = Command::new(&program)
@@ -318,22 +425,42 @@ mod tests {
         let lowers: Vec<PathBuf> = (0..60).map(|i| mk(&format!("l{i}"))).collect();
         let (u, w, m) = (mk("u"), mk("w"), mk("m"));
         let sys = RecordingSyscall::new();
-        let g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
+        let mut g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
         assert_eq!(g.mode(), OverlayMode::Kernel);
-        std::mem::forget(g); // nothing was really mounted
-        assert_eq!(
-            sys.calls(),
-            vec![Call::Overlay {
-                lowers: lowers.clone(),
-                upper: u,
-                work: w,
-                target: m
-            }]
-        );
+        g.mounted = None; // nothing was really mounted
+        let calls = sys.calls();
+        assert_eq!(calls.len(), 1);
+        match &calls[0] {
+            Call::Overlay {
+                lowers: got,
+                upper,
+                work,
+                target,
+            } => {
+                // The init layer (these lowers lack /proc…) goes on top.
+                assert!(got[0].to_string_lossy().contains("rbuild-init-layer"));
+                assert!(got[0].join("proc").is_dir());
+                assert_eq!(got[1..], lowers[..]);
+                assert_eq!((upper, work, target), (&u, &w, &m));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        drop(g);
+        assert!(!matches!(&calls[0], Call::Overlay { lowers, .. } if lowers[0].exists()));
+    }
+
+    /// Makes `p` hold every mount point, so no init layer is needed.
+    fn full_root(p: &Path) {
+        for d in ["proc", "sys", "dev", "etc"] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+            std::fs::write(p.join(f), "").unwrap();
+        }
     }
 
     #[test]
-    fn scratch_gets_an_empty_lower_and_kernel_errors_name_the_target() {
+    fn scratch_gets_the_init_layer_as_its_lower_and_kernel_errors_name_the_target() {
         let t = tempfile::tempdir().unwrap();
         for d in ["u", "w", "m"] {
             std::fs::create_dir(t.path().join(d)).unwrap();
@@ -353,10 +480,60 @@ mod tests {
         match &sys.calls()[0] {
             Call::Overlay { lowers, .. } => {
                 assert_eq!(lowers.len(), 1);
-                assert!(lowers[0].to_string_lossy().contains("rbuild-empty-lower"));
+                assert!(lowers[0].to_string_lossy().contains("rbuild-init-layer"));
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn without_lowerdir_plus_short_chains_use_one_option_string() {
+        let t = tempfile::tempdir().unwrap();
+        let mk = |n: &str| {
+            let p = t.path().join(n);
+            std::fs::create_dir(&p).unwrap();
+            p
+        };
+        let lowers = vec![mk("a"), mk("b:c")];
+        full_root(&lowers[0]);
+        let (u, w, m) = (mk("u"), mk("w"), mk("m"));
+        let sys = RecordingSyscall::failing(
+            |c| matches!(c, Call::Overlay { .. }),
+            nix::errno::Errno::EINVAL,
+        );
+        let mut g = mount_overlay_with(&sys, &lowers, &u, &w, &m, OverlayMode::Kernel).unwrap();
+        g.mounted = None;
+        let calls = sys.calls();
+        let expected = format!(
+            "lowerdir={}:{},upperdir={},workdir={},userxattr",
+            lowers[0].display(),
+            lowers[1].display().to_string().replace(':', "\\:"),
+            u.display(),
+            w.display()
+        );
+        assert_eq!(
+            calls[1],
+            Call::Mount {
+                source: Some("overlay".into()),
+                target: m.clone(),
+                fstype: Some("overlay".into()),
+                flags: nix::mount::MsFlags::empty(),
+                data: Some(expected),
+            }
+        );
+        // 300 lowers cannot fit: a clear error instead of a truncated list.
+        let long: Vec<PathBuf> = (0..300).map(|_| lowers[0].clone()).collect();
+        let sys = RecordingSyscall::failing(
+            |c| matches!(c, Call::Overlay { .. }),
+            nix::errno::Errno::EINVAL,
+        );
+        let err = mount_overlay_with(&sys, &long, &u, &w, &m, OverlayMode::Kernel)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lacks lowerdir+") && err.contains("300 lowers"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -45,6 +45,38 @@ pub fn wait_for(pid: Pid) -> Result<ExitKind> {
     }
 }
 
+/// The capabilities a step keeps (buildah's and containers.conf's default
+/// set): CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP,
+/// NET_BIND_SERVICE, SYS_CHROOT, SETFCAP. Everything else — SYS_ADMIN
+/// (mount), SYS_MODULE, SYS_PTRACE, NET_ADMIN, MKNOD… — leaves the bounding
+/// set, so a root step cannot remount or reach the host even as real root.
+pub const DEFAULT_CAPS: [u32; 11] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 18, 31];
+
+/// Drops every capability outside [`DEFAULT_CAPS`] from the bounding set
+/// (up to the kernel's last cap) and clears the ambient set. Must run
+/// before the uid changes (dropping needs CAP_SETPCAP).
+pub fn restrict_capabilities(sys: &dyn Syscall, last_cap: u32) -> Result<()> {
+    for cap in (0..=last_cap).filter(|c| !DEFAULT_CAPS.contains(c)) {
+        sys.drop_bounding_cap(cap)
+            .map_err(|e| SandboxError::Setup {
+                step: format!("drop capability {cap}"),
+                detail: format!("{e} ({})", e.desc()),
+            })?;
+    }
+    sys.clear_ambient_caps().map_err(|e| SandboxError::Setup {
+        step: "clear ambient capabilities".into(),
+        detail: format!("{e} ({})", e.desc()),
+    })
+}
+
+/// The kernel's highest capability number.
+pub fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
 /// Whether `/proc/self/setgroups` says `deny` (a single-id user namespace).
 fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups")
@@ -231,6 +263,17 @@ mod tests {
         assert!(env.contains(&("PATH".into(), DEFAULT_PATH.into())));
         let env = environment(&[("PATH".into(), "/x".into())]);
         assert_eq!(env, vec![("PATH".into(), "/x".into())]);
+    }
+
+    #[test]
+    fn only_the_default_caps_stay_in_the_bounding_set() {
+        let sys = RecordingSyscall::new();
+        restrict_capabilities(&sys, 40).unwrap();
+        let calls = sys.calls();
+        assert_eq!(calls.len(), 41 - DEFAULT_CAPS.len() + 1);
+        assert!(calls.contains(&Call::DropCap(21)), "CAP_SYS_ADMIN must go");
+        assert!(!calls.contains(&Call::DropCap(0)), "CAP_CHOWN stays");
+        assert_eq!(calls.last(), Some(&Call::ClearAmbient));
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //!
 //! Mount points and synthetic files: `/etc/hosts`, `/etc/resolv.conf` and
 //! `/etc/hostname` are generated outside the rootfs and bind-mounted over
-//! the image's files, so their contents never reach the upper dir. When the
-//! image lacks a mount point, [`MountStubs`] creates an empty one (and any
-//! missing parent dirs) before the step and removes exactly those after it,
-//! restoring the parent's mtime — BuildKit's approach. Creating a stub
-//! inside an existing dir copies that dir up into the overlay upper (as any
-//! write would), so the dir itself, with its original metadata, can appear
-//! in the diff; no stub and no synthetic content does.
+//! the image's files, so their contents never reach the upper dir. On an
+//! overlay from [`super::mount_overlay`] the init layer already provides
+//! the fixed mount points the image lacks, so nothing is written. What is
+//! still missing (a `RUN --mount` target, `/etc/hosts` in an image without
+//! `/etc`, or a plain-dir rootfs) [`MountStubs`] creates before the step
+//! and removes exactly after it, restoring the parent's times (BuildKit's
+//! approach); the only trace that can leave in the upper is a copied-up
+//! parent dir with its original metadata.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -293,6 +294,7 @@ pub fn setup(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
     .map_err(step("bind /sys"))?;
     sys.make_readonly_recursive(&sys_dir)
         .map_err(step("make /sys read-only"))?;
+    mask_kernel_files(sys, root)?;
 
     mount_dev(sys, &at("/dev")?)?;
 
@@ -356,6 +358,71 @@ pub fn setup(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
     sys.umount(Path::new("."), MntFlags::MNT_DETACH)
         .map_err(step("detach the old root"))?;
     sys.chdir(Path::new("/")).map_err(step("chdir /"))?;
+    Ok(())
+}
+
+/// Kernel interfaces a step must not write: bound read-only over themselves.
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Kernel interfaces a step must not read: hidden under /dev/null (files)
+/// or an empty read-only tmpfs (dirs), as docker and buildah do.
+pub const MASKED_PATHS: [&str; 8] = [
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/sys/firmware",
+];
+
+/// Applies [`READONLY_PATHS`] and [`MASKED_PATHS`] to those that exist on
+/// this kernel (checked under the fresh /proc and the bound /sys).
+fn mask_kernel_files(sys: &dyn Syscall, root: &Path) -> Result<()> {
+    for p in READONLY_PATHS {
+        let path = root.join(&p[1..]);
+        if path.symlink_metadata().is_err() {
+            continue;
+        }
+        sys.mount(
+            Some(&path),
+            &path,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(step(format!("bind {p}")))?;
+        sys.make_readonly_recursive(&path)
+            .map_err(step(format!("make {p} read-only")))?;
+    }
+    for p in MASKED_PATHS {
+        let path = root.join(&p[1..]);
+        match path.symlink_metadata() {
+            Ok(m) if m.is_dir() => sys.mount(
+                Some(Path::new("tmpfs")),
+                &path,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=0"),
+            ),
+            Ok(_) => sys.mount(
+                Some(Path::new("/dev/null")),
+                &path,
+                None,
+                MsFlags::MS_BIND,
+                None,
+            ),
+            Err(_) => continue,
+        }
+        .map_err(step(format!("mask {p}")))?;
+    }
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 
-use super::{SysResult, Syscall};
+use super::{OverlayCallError, OverlayStage, SysResult, Syscall};
 
 // From <linux/mount.h>; libc 0.2 has the syscall numbers but not these.
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
@@ -42,6 +42,14 @@ fn cpath(path: &Path) -> Result<CString, Errno> {
 
 fn cstr(s: &str) -> Result<CString, Errno> {
     CString::new(s).map_err(|_| Errno::EINVAL)
+}
+
+fn other(errno: Errno, detail: impl Into<String>) -> OverlayCallError {
+    OverlayCallError {
+        errno,
+        stage: OverlayStage::Other,
+        detail: detail.into(),
+    }
 }
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
@@ -78,8 +86,12 @@ impl LinuxSyscall {
         cmd: libc::c_uint,
         key: Option<&str>,
         value: Option<&CString>,
-    ) -> Result<(), (Errno, String)> {
-        let key_c = key.map(cstr).transpose().map_err(|e| (e, String::new()))?;
+    ) -> Result<(), OverlayCallError> {
+        let stage = match key {
+            Some("lowerdir+") => OverlayStage::LowerdirPlus,
+            _ => OverlayStage::Other,
+        };
+        let key_c = key.map(cstr).transpose().map_err(|e| other(e, "key"))?;
         let key_ptr = key_c.as_ref().map_or(std::ptr::null(), |k| k.as_ptr());
         let val_ptr = value.map_or(std::ptr::null(), |v| v.as_ptr());
         let ret = unsafe {
@@ -99,14 +111,15 @@ impl LinuxSyscall {
                 (Some(k), None) => format!("fsconfig {k}"),
                 _ => "fsconfig create".to_string(),
             };
-            (
-                e,
-                if log.is_empty() {
+            OverlayCallError {
+                errno: e,
+                stage,
+                detail: if log.is_empty() {
                     what
                 } else {
                     format!("{what}: {log}")
                 },
-            )
+            }
         })
     }
 }
@@ -154,13 +167,17 @@ impl Syscall for LinuxSyscall {
         upper: &Path,
         work: &Path,
         target: &Path,
-    ) -> Result<(), (Errno, String)> {
-        let fstype = cstr("overlay").map_err(|e| (e, String::new()))?;
+    ) -> Result<(), OverlayCallError> {
+        let fstype = cstr("overlay").map_err(|e| other(e, "fstype"))?;
         let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
-        let fs_fd = check(ret).map_err(|e| (e, "fsopen(overlay)".to_string()))?;
+        let fs_fd = check(ret).map_err(|errno| OverlayCallError {
+            errno,
+            stage: OverlayStage::Open,
+            detail: "fsopen(overlay)".into(),
+        })?;
         // SAFETY: fsopen returned a new fd that nothing else owns.
         let fs_fd = unsafe { OwnedFd::from_raw_fd(fs_fd as libc::c_int) };
-        let as_c = |p: &Path| cpath(p).map_err(|e| (e, format!("path {}", p.display())));
+        let as_c = |p: &Path| cpath(p).map_err(|e| other(e, format!("path {}", p.display())));
         for lower in lowers {
             Self::fsconfig(
                 &fs_fd,
@@ -185,11 +202,12 @@ impl Syscall for LinuxSyscall {
         Self::fsconfig(&fs_fd, FSCONFIG_CMD_CREATE, None, None)?;
         let ret =
             unsafe { libc::syscall(libc::SYS_fsmount, fs_fd.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
-        let mnt_fd = check(ret).map_err(|e| (e, format!("fsmount: {}", fs_context_log(&fs_fd))))?;
+        let mnt_fd =
+            check(ret).map_err(|e| other(e, format!("fsmount: {}", fs_context_log(&fs_fd))))?;
         // SAFETY: fsmount returned a new fd that nothing else owns.
         let mnt_fd = unsafe { OwnedFd::from_raw_fd(mnt_fd as libc::c_int) };
         let target_c = as_c(target)?;
-        let empty = cstr("").map_err(|e| (e, String::new()))?;
+        let empty = cstr("").map_err(|e| other(e, "empty path"))?;
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_move_mount,
@@ -200,9 +218,7 @@ impl Syscall for LinuxSyscall {
                 MOVE_MOUNT_F_EMPTY_PATH,
             )
         };
-        check(ret)
-            .map(|_| ())
-            .map_err(|e| (e, "move_mount".to_string()))
+        check(ret).map(|_| ()).map_err(|e| other(e, "move_mount"))
     }
 
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> SysResult {
@@ -259,6 +275,24 @@ impl Syscall for LinuxSyscall {
 
     fn set_no_new_privs(&self) -> SysResult {
         let ret = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        check(ret as libc::c_long).map(|_| ())
+    }
+
+    fn drop_bounding_cap(&self, cap: u32) -> SysResult {
+        let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        check(ret as libc::c_long).map(|_| ())
+    }
+
+    fn clear_ambient_caps(&self) -> SysResult {
+        let ret = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
         check(ret as libc::c_long).map(|_| ())
     }
 

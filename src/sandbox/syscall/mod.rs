@@ -20,6 +20,25 @@ pub use recording::{Call, RecordingSyscall};
 /// Result of one kernel call.
 pub type SysResult<T = ()> = Result<T, Errno>;
 
+/// Which part of the new-mount-API overlay sequence failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverlayStage {
+    /// `fsopen("overlay")`: no overlay or no new mount API.
+    Open,
+    /// `lowerdir+` refused: a kernel before 6.8.
+    LowerdirPlus,
+    /// Any other step (other keys, create, fsmount, move_mount).
+    Other,
+}
+
+/// A failed overlay mount: errno, stage and the kernel's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlayCallError {
+    pub errno: Errno,
+    pub stage: OverlayStage,
+    pub detail: String,
+}
+
 /// The kernel calls of the sandbox, one method per call.
 pub trait Syscall {
     /// `mount(2)`.
@@ -46,7 +65,7 @@ pub trait Syscall {
         upper: &Path,
         work: &Path,
         target: &Path,
-    ) -> Result<(), (Errno, String)>;
+    ) -> Result<(), OverlayCallError>;
     /// `pivot_root(2)`.
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> SysResult;
     /// `chdir(2)`.
@@ -69,6 +88,10 @@ pub trait Syscall {
     fn setuid(&self, uid: u32) -> SysResult;
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
     fn set_no_new_privs(&self) -> SysResult;
+    /// `prctl(PR_CAPBSET_DROP, cap)`: removes a capability from the bounding set.
+    fn drop_bounding_cap(&self, cap: u32) -> SysResult;
+    /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`.
+    fn clear_ambient_caps(&self) -> SysResult;
     /// Sets `IFF_UP` on the loopback interface of the current net namespace.
     fn loopback_up(&self) -> SysResult;
 }

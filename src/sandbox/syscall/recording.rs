@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
-use super::{SysResult, Syscall};
+use super::{OverlayCallError, OverlayStage, SysResult, Syscall};
 
 /// One recorded kernel call with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub enum Call {
     Setgid(u32),
     Setuid(u32),
     NoNewPrivs,
+    DropCap(u32),
+    ClearAmbient,
     LoopbackUp,
 }
 
@@ -109,14 +111,19 @@ impl Syscall for RecordingSyscall {
         upper: &Path,
         work: &Path,
         target: &Path,
-    ) -> Result<(), (Errno, String)> {
+    ) -> Result<(), OverlayCallError> {
+        // A recorded failure acts as a kernel without `lowerdir+`.
         self.record(Call::Overlay {
             lowers: lowers.iter().map(|p| p.to_path_buf()).collect(),
             upper: upper.to_path_buf(),
             work: work.to_path_buf(),
             target: target.to_path_buf(),
         })
-        .map_err(|e| (e, String::from("recorded failure")))
+        .map_err(|errno| OverlayCallError {
+            errno,
+            stage: OverlayStage::LowerdirPlus,
+            detail: "recorded failure".into(),
+        })
     }
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> SysResult {
         self.record(Call::PivotRoot(
@@ -153,6 +160,12 @@ impl Syscall for RecordingSyscall {
     }
     fn set_no_new_privs(&self) -> SysResult {
         self.record(Call::NoNewPrivs)
+    }
+    fn drop_bounding_cap(&self, cap: u32) -> SysResult {
+        self.record(Call::DropCap(cap))
+    }
+    fn clear_ambient_caps(&self) -> SysResult {
+        self.record(Call::ClearAmbient)
     }
     fn loopback_up(&self) -> SysResult {
         self.record(Call::LoopbackUp)
