@@ -134,7 +134,7 @@ fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec
                 size: human_size(rec.size),
                 created: created.unix(),
                 created_at: created.to_string(),
-                created_since: format!("{} ago", created_since(created, now)),
+                created_since: created_since(created, now),
                 names: rec.names.clone(),
                 labels: image.config.labels.clone(),
             });
