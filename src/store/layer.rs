@@ -252,18 +252,26 @@ impl Store {
 
     /// The layer and its ancestors, bottom to top (the last is `chain`).
     pub fn layer_chain(&self, chain: &ChainId) -> Result<Vec<ChainId>> {
-        let mut out = vec![*chain];
-        let mut meta = self.layer_meta(chain)?;
-        while let Some(parent) = meta.parent {
-            // A chain longer than any image could be means a cycle in corrupt metadata.
+        Ok(self
+            .layer_stack(chain)?
+            .into_iter()
+            .map(|m| m.chain_id)
+            .collect())
+    }
+
+    /// The metadata of the layer and its ancestors, bottom to top: the diff
+    /// IDs and sizes a manifest or an image config lists.
+    pub fn layer_stack(&self, chain: &ChainId) -> Result<Vec<LayerMeta>> {
+        let mut out = vec![self.layer_meta(chain)?];
+        while let Some(parent) = out.last().and_then(|m| m.parent) {
+            // Longer than any image could be: a cycle in corrupt metadata.
             if out.len() > 10_000 {
                 return Err(StoreError::Corrupt {
                     path: self.layer_meta_path(chain),
                     reason: "layer parent chain loops".into(),
                 });
             }
-            out.push(parent);
-            meta = self.layer_meta(&parent)?;
+            out.push(self.layer_meta(&parent)?);
         }
         out.reverse();
         Ok(out)
@@ -405,6 +413,11 @@ mod tests {
         );
         drop(p3);
         assert_eq!(s.layer_chain(&c2).unwrap(), vec![c1, c2]);
+        let stack = s.layer_stack(&c2).unwrap();
+        assert_eq!(
+            stack.iter().map(|m| m.diff_id).collect::<Vec<_>>(),
+            vec![d("l1"), d("l2")]
+        );
         let meta = s.layer_meta(&c2).unwrap();
         assert_eq!(
             (meta.diff_id, meta.size, meta.parent),
