@@ -304,11 +304,13 @@ impl Store {
         blob: Digest,
         size: u64,
     ) -> Result<()> {
-        if self.blob_size(&blob)? != size {
+        let actual = self.blob_size(&blob)?;
+        if actual != size {
             return Err(StoreError::SizeMismatch {
                 digest: blob,
                 expected: size,
-                actual: self.blob_size(&blob)?,
+                actual,
+                actual_digest: blob,
             });
         }
         let _guard = self.lock()?;
