@@ -249,7 +249,11 @@ impl Store {
         for entry in fs::read_dir(&tmp).map_err(StoreError::io("list", &tmp))? {
             let entry = entry.map_err(StoreError::io("list", &tmp))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if fsutil::owner_pid(&name).is_some_and(fsutil::pid_alive) {
+            let made = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(UNIX_EPOCH);
+            if fsutil::owner_alive(&name, made) {
                 continue;
             }
             remove_tree(&entry.path())?;
@@ -341,6 +345,16 @@ impl Store {
                         problems.push(Problem::MissingBlob { path, blob: b });
                     }
                 }
+            }
+        }
+        let leases = self.leases_dir();
+        for entry in fs::read_dir(&leases).map_err(StoreError::io("list", &leases))? {
+            let path = entry.map_err(StoreError::io("list", &leases))?.path();
+            if let Err(e) = read_json::<LeaseRecord>(&path) {
+                problems.push(Problem::Unreadable {
+                    path,
+                    reason: e.to_string(),
+                });
             }
         }
         let containers = self.containers_dir();
