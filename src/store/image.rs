@@ -120,8 +120,9 @@ impl Store {
         for n in &record.names {
             check_name(n)?;
         }
-        self.check_references(record)?;
+        // Checked under the lock so gc cannot remove a part in between.
         let _guard = self.lock()?;
+        self.check_references(record)?;
         let mut stored = record.clone();
         stored.names.clear();
         write_json(&self.tmp_dir(), &self.image_path(&record.id), &stored)?;

@@ -304,6 +304,7 @@ impl Store {
         blob: Digest,
         size: u64,
     ) -> Result<()> {
+        let _guard = self.lock()?;
         let actual = self.blob_size(&blob)?;
         if actual != size {
             return Err(StoreError::SizeMismatch {
@@ -313,7 +314,6 @@ impl Store {
                 actual_digest: blob,
             });
         }
-        let _guard = self.lock()?;
         let mut meta = self.layer_meta(chain)?;
         meta.compressed.insert(
             compression.to_string(),
