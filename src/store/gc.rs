@@ -30,7 +30,9 @@ const LEASE_SLACK: Duration = Duration::from_secs(2);
 /// What gc removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
+    /// Blobs removed.
     pub blobs_removed: Vec<Digest>,
+    /// Extracted layers removed.
     pub layers_removed: Vec<ChainId>,
     /// Staging entries of dead processes.
     pub tmp_removed: Vec<PathBuf>,
@@ -41,7 +43,9 @@ pub struct GcReport {
 /// What prune removed: dangling images, then what gc found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PruneReport {
+    /// Dangling images removed.
     pub images_removed: Vec<Digest>,
+    /// What the gc after it removed.
     pub gc: GcReport,
 }
 

@@ -40,6 +40,7 @@ pub struct ImageRecord {
     /// The layers, bottom to top.
     pub layers: Vec<ChainId>,
     /// RFC 3339 creation time.
+    /// RFC 3339 creation time.
     pub created: String,
     /// Sum of the layers' uncompressed sizes, as `images` shows it.
     pub size: u64,

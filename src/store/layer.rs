@@ -53,10 +53,12 @@ impl ChainId {
         ChainId(digest)
     }
 
+    /// The chain ID as a digest (its hex names the layer's directory).
     pub fn digest(&self) -> &Digest {
         &self.0
     }
 
+    /// The first 12 hex characters, for messages.
     pub fn short(&self) -> String {
         self.0.short()
     }
@@ -85,22 +87,27 @@ impl FromStr for ChainId {
 /// export or push is a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompressedBlob {
+    /// The compressed blob's digest (a blob in the store).
     pub digest: Digest,
+    /// Its size in bytes.
     pub size: u64,
 }
 
 /// `layers/<chain>/meta.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerMeta {
+    /// The layer's own chain ID (its directory name).
     pub chain_id: ChainId,
     /// Digest of the layer's uncompressed tar stream.
     pub diff_id: Digest,
     /// Size in bytes of that tar stream.
     pub size: u64,
+    /// The layer below, `None` for a bottom layer.
     pub parent: Option<ChainId>,
     /// Compression name (`gzip`, `zstd`, …) → the blob made with it.
     #[serde(default)]
     pub compressed: BTreeMap<String, CompressedBlob>,
+    /// RFC 3339 commit time.
     pub created: String,
 }
 
@@ -130,6 +137,7 @@ impl PreparedLayer {
         &self.lowers
     }
 
+    /// The layer this one goes on top of.
     pub fn parent(&self) -> Option<&ChainId> {
         self.parent.as_ref()
     }
