@@ -31,6 +31,7 @@ fn helper() {
         "commit-race" => helper_commit_race(&root, &arg),
         "blob-forever" => helper_blob_forever(&root),
         "index-churn" => helper_index_churn(&root),
+        "gc-churn" => helper_gc_churn(&root),
         "build" => helper_build(&root, &arg),
         "rootless" => helper_rootless(),
         other => panic!("unknown helper mode {other}"),
@@ -350,6 +351,11 @@ fn helper_index_churn(root: &Path) {
         if i % 4 == 3 {
             s.remove_image(&rec.id).unwrap();
         }
+        // Garbage three layers deep, so a gc killed midway is seen removing
+        // a chain.
+        let g1 = layer_with(&s, None, &format!("garbage {} {i}", std::process::id()));
+        let g2 = layer_with(&s, Some(&g1), "g2");
+        layer_with(&s, Some(&g2), "g3");
         if i % 7 == 6 {
             s.prune().unwrap();
         }
@@ -384,6 +390,37 @@ fn kill_during_index_updates_leaves_a_consistent_store() {
     s.gc().unwrap();
     assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
     assert_clean(&s);
+}
+
+fn helper_gc_churn(root: &Path) {
+    let s = Store::open(root).unwrap();
+    for i in 0u64.. {
+        let mut parent = None;
+        for depth in 0..6 {
+            let content = format!("gc churn {} {i} {depth}", std::process::id());
+            parent = Some(layer_with(&s, parent.as_ref(), &content));
+        }
+        if i == 0 {
+            println!("READY");
+        }
+        s.gc().unwrap();
+    }
+}
+
+#[test]
+fn kill_during_gc_leaves_no_orphaned_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let s = Store::open(&root).unwrap();
+    for delay_ms in [3u64, 11, 19, 29, 37, 53] {
+        let mut child = spawn("gc-churn", &root, "");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        wait_for(&mut out, "READY");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_clean(&s);
+    }
 }
 
 // --- an unprivileged caller --------------------------------------------------

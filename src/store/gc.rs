@@ -9,7 +9,7 @@
 //! dangling images (no names), as `buildah rmi --prune` does.
 //! fsck re-hashes every blob and checks every index entry.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::io;
@@ -220,11 +220,14 @@ impl Store {
         let marks = self.mark(&leases)?;
         let mut report = GcReport::default();
 
-        for chain in self.layers()? {
-            if !marks.layers.contains(&chain) {
-                self.remove_layer(&chain)?;
-                report.layers_removed.push(chain);
-            }
+        let doomed: Vec<ChainId> = self
+            .layers()?
+            .into_iter()
+            .filter(|c| !marks.layers.contains(c))
+            .collect();
+        for chain in self.children_first(doomed) {
+            self.remove_layer(&chain)?;
+            report.layers_removed.push(chain);
         }
         let blobs = self.blobs_dir();
         for entry in fs::read_dir(&blobs).map_err(StoreError::io("list", &blobs))? {
@@ -264,6 +267,33 @@ impl Store {
             report.tmp_removed.push(entry.path());
         }
         Ok(report)
+    }
+
+    /// Orders layers so each comes before its parent: a gc killed midway
+    /// then leaves no layer whose parent is gone.
+    fn children_first(&self, layers: Vec<ChainId>) -> Vec<ChainId> {
+        let mut left: BTreeMap<ChainId, Option<ChainId>> = layers
+            .into_iter()
+            .map(|c| (c, self.layer_meta(&c).ok().and_then(|m| m.parent)))
+            .collect();
+        let mut out = Vec::with_capacity(left.len());
+        while !left.is_empty() {
+            let parents: BTreeSet<ChainId> = left.values().flatten().copied().collect();
+            let mut leaves: Vec<ChainId> = left
+                .keys()
+                .filter(|c| !parents.contains(c))
+                .copied()
+                .collect();
+            if leaves.is_empty() {
+                // A parent cycle (corrupt meta): no order is right.
+                leaves = left.keys().copied().collect();
+            }
+            for leaf in &leaves {
+                left.remove(leaf);
+            }
+            out.extend(leaves);
+        }
+        out
     }
 
     fn mark(&self, leases: &[LeaseRecord]) -> Result<Marks> {
@@ -537,5 +567,39 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_are_removed_children_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let mut chain = Vec::new();
+        let mut parent = None;
+        for i in 0..5 {
+            let l = s
+                .import_layer(parent.as_ref(), |_| {
+                    Ok::<_, io::Error>((Digest::of(format!("{i}").as_bytes()), 1))
+                })
+                .unwrap();
+            chain.push(l);
+            parent = Some(l);
+        }
+        let side = s
+            .import_layer(Some(&chain[1]), |_| {
+                Ok::<_, io::Error>((Digest::of(b"side"), 1))
+            })
+            .unwrap();
+        let order = s.children_first(s.layers().unwrap());
+        let pos = |c: &ChainId| order.iter().position(|x| x == c).unwrap();
+        for w in chain.windows(2) {
+            assert!(pos(&w[1]) < pos(&w[0]));
+        }
+        assert!(pos(&side) < pos(&chain[1]));
+        assert_eq!(order.len(), 6);
     }
 }
