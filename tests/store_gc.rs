@@ -75,7 +75,11 @@ fn gc_keeps_referenced_and_removes_the_rest() {
     let orphan_child = layer(&s, Some(&orphan_layer), "orphan child");
     let orphan_blob = s.put_blob(b"nobody").unwrap();
     let cached_layer = layer(&s, None, "cached");
-    let cache_blob = s.put_blob(b"{\"history\":[]}").unwrap();
+    // A JSON blob keeps the blobs it names.
+    let named_by_json = s.put_blob(b"named from the cache blob").unwrap();
+    let cache_blob = s
+        .put_blob(format!(r#"{{"history":[],"config":{{"digest":"{named_by_json}"}}}}"#).as_bytes())
+        .unwrap();
     s.cache_put(
         &Digest::of(b"key"),
         &CacheEntry {
@@ -100,7 +104,7 @@ fn gc_keeps_referenced_and_removes_the_rest() {
     for l in [base, top, cached_layer, container_parent] {
         assert!(s.has_layer(&l), "{l} must survive");
     }
-    for b in [img.id, img.manifest, gz, cache_blob] {
+    for b in [img.id, img.manifest, gz, cache_blob, named_by_json] {
         assert!(s.has_blob(&b), "{b} must survive");
     }
     assert!(s.fsck().unwrap().is_empty());

@@ -27,6 +27,9 @@ use crate::store::{ContainerRecord, Store};
 /// just after a lease began can carry an mtime slightly before it.
 const LEASE_SLACK: Duration = Duration::from_secs(2);
 
+/// Blobs larger than this are not scanned for the digests they reference.
+const JSON_SCAN_LIMIT: u64 = 4 << 20;
+
 /// What gc removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
@@ -148,9 +151,17 @@ impl Marks {
         if !self.blobs.insert(*digest) {
             return;
         }
+        // Configs, manifests and indexes are small; layer blobs are not
+        // JSON and may be gigabytes, so they are not read at all.
+        if !store.blob_size(digest).is_ok_and(|n| n <= JSON_SCAN_LIMIT) {
+            return;
+        }
         let Ok(bytes) = store.read_blob(digest) else {
             return;
         };
+        if bytes.first() != Some(&b'{') {
+            return;
+        }
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             return;
         };
