@@ -235,6 +235,16 @@ impl Store {
         Err(StoreError::ImageNotFound(name_or_id.to_string()))
     }
 
+    /// Images whose local manifest has this digest (`name@sha256:…`
+    /// references and `images --digests` name images this way).
+    pub fn images_by_manifest(&self, manifest: &Digest) -> Result<Vec<ImageRecord>> {
+        Ok(self
+            .images()?
+            .into_iter()
+            .filter(|r| r.manifest == *manifest)
+            .collect())
+    }
+
     /// Points `name` at image `id`, moving it from any other image.
     pub fn tag(&self, id: &Digest, name: &str) -> Result<()> {
         check_name(name)?;
@@ -345,6 +355,11 @@ mod tests {
                 .id,
             rec.id
         );
+        assert_eq!(
+            s.images_by_manifest(&rec.manifest).unwrap(),
+            vec![rec.clone()]
+        );
+        assert!(s.images_by_manifest(&rec.id).unwrap().is_empty());
     }
 
     #[test]
