@@ -127,8 +127,16 @@ fn directory_contents_not_the_directory() {
     fs::set_permissions(f.ctx.join("dir"), fs::Permissions::from_mode(0o750)).unwrap();
     f.copy(&["dir"], "/dst", &opts()).unwrap();
     assert_eq!(f.listing(), ["dst/", "dst/sub/", "dst/sub/y", "dst/x"]);
-    // A destination directory the copy creates takes the source's mode.
-    assert_eq!(fs::metadata(f.img("/dst")).unwrap().mode() & 0o7777, 0o750);
+    // A destination directory the copy creates is 0755 (BuildKit's
+    // MkdirAll), not the source directory's mode.
+    assert_eq!(fs::metadata(f.img("/dst")).unwrap().mode() & 0o7777, 0o755);
+    // Below it, directories take the source's metadata.
+    fs::set_permissions(f.ctx.join("dir/sub"), fs::Permissions::from_mode(0o700)).unwrap();
+    f.copy(&["dir"], "/dst", &opts()).unwrap();
+    assert_eq!(
+        fs::metadata(f.img("/dst/sub")).unwrap().mode() & 0o7777,
+        0o700
+    );
     assert_eq!(
         fs::metadata(f.img("/dst/sub/y")).unwrap().mode() & 0o7777,
         0o600
@@ -385,6 +393,12 @@ fn a_file_cannot_replace_a_directory() {
     fs::create_dir_all(f.img("/target/a")).unwrap();
     let err = f.copy(&["a"], "/target/", &opts()).unwrap_err();
     assert!(matches!(err, CopyError::OverDirectory { .. }), "{err}");
+    // Nor a directory a file.
+    f.file("t/a/x", "x", 0o644);
+    fs::remove_dir(f.img("/target/a")).unwrap();
+    fs::write(f.img("/target/a"), b"file").unwrap();
+    let err = f.copy(&["t"], "/target", &opts()).unwrap_err();
+    assert!(matches!(err, CopyError::DirOverNonDir { .. }), "{err}");
 }
 
 #[test]

@@ -12,10 +12,15 @@
 //!   links; modes are kept unless `--chmod`; mtimes are kept (docker keeps
 //!   the source mtime for COPY); owners are 0:0 for context files, kept for
 //!   `COPY --from`, or `--chown`.
-//! - Missing parent directories of `dest` are created 0755, owned by the
-//!   `--chown` user (else 0:0), as BuildKit's `MkdirAll` does. A copied
-//!   directory that already exists at the top of `dest` keeps its
-//!   metadata; below it, copied directories take the source's metadata.
+//! - Missing parent directories of `dest`, and `dest` itself when a
+//!   directory's contents go there, are created 0755, owned by the
+//!   `--chown` user (else 0:0), as BuildKit's `MkdirAll` does; an existing
+//!   `dest` keeps its metadata. Below it, copied directories take the
+//!   source's metadata, existing or not (BuildKit's
+//!   `overwriteTargetMetadata`). A file never replaces a directory, nor a
+//!   directory a file; a directory over a symlink to a directory (`/bin ->
+//!   usr/bin`) writes through it, inside the rootfs (BuildKit refuses that
+//!   with "cannot copy to non-directory"; docker's classic builder follows).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -43,6 +48,10 @@ pub enum CopyError {
         src: PathBuf,
         dest: PathBuf,
     },
+    #[error(
+        "cannot copy the directory {src:?} to {dest:?} in the image: a non-directory is in the way"
+    )]
+    DirOverNonDir { src: PathBuf, dest: PathBuf },
     #[error("bad --exclude pattern: {0}")]
     Exclude(#[source] IgnoreError),
     #[error(transparent)]
@@ -262,14 +271,10 @@ impl<'a> Writer<'a> {
                 self.copy_entry(&m.host, &m.meta, path)
             }
             Target::DirContents(dir) => {
-                let existed = self.rootfs.metadata(dir)?.is_some();
-                if let Some(parent) = dir.parent() {
-                    self.rootfs.create_dir_all(parent, self.new_dir())?;
-                }
+                // As BuildKit's MkdirAll: a destination the copy creates is
+                // 0755 and owned like every created parent; one that exists
+                // keeps its metadata. Neither takes the source dir's.
                 self.rootfs.create_dir_all(dir, self.new_dir())?;
-                if !existed {
-                    self.apply_dir_meta(dir, &m.meta)?;
-                }
                 for entry in tree.walk(m, exclude)? {
                     self.copy_entry(&entry.host, &entry.meta, &dir.join(&entry.rel))?;
                 }
@@ -307,7 +312,12 @@ impl<'a> Writer<'a> {
                     self.stats.dirs += 1;
                     return Ok(());
                 }
-                Some(_) => self.rootfs.remove(path)?,
+                Some(_) => {
+                    return Err(CopyError::DirOverNonDir {
+                        src: host.to_path_buf(),
+                        dest: path.to_path_buf(),
+                    })
+                }
                 None => {}
             }
             self.rootfs.create_dir_all(path, self.new_dir())?;
