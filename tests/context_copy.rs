@@ -6,7 +6,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rbuild::build::context::SourceTree;
-use rbuild::build::copy::{copy_into, CopyError, CopyOptions};
+use rbuild::build::copy::{copy_inline, copy_into, CopyError, CopyOptions};
 use rbuild::build::ignore::IgnoreMatcher;
 use rbuild::layer::rootfs::Rootfs;
 
@@ -419,6 +419,36 @@ fn ignore_exception_reincludes_child_of_ignored_dir() {
             "all/docs/README.md"
         ]
     );
+}
+
+#[test]
+fn heredoc_documents() {
+    let f = Fixture::new();
+    let r = f.rootfs();
+    copy_inline(&r, "EOF", &b"hello\n"[..], "/etc/motd", &opts()).unwrap();
+    assert_eq!(f.read("/etc/motd"), "hello\n");
+    assert_eq!(
+        fs::metadata(f.img("/etc/motd")).unwrap().mode() & 0o7777,
+        0o664
+    );
+    copy_inline(
+        &r,
+        "script.sh",
+        &b"#!/bin/sh\n"[..],
+        "/bin/",
+        &CopyOptions {
+            chmod: Some(0o755),
+            ..opts()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        fs::metadata(f.img("/bin/script.sh")).unwrap().mode() & 0o7777,
+        0o755
+    );
+    // A hostile name cannot leave the destination directory.
+    copy_inline(&r, "../../x", &b"x"[..], "/d/", &opts()).unwrap();
+    assert_eq!(f.read("/d/x"), "x");
 }
 
 /// Sets a file's mtime and returns it as (secs, nanos).

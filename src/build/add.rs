@@ -7,7 +7,8 @@
 //!   land outside the image. Any other source is copied as COPY does.
 //! - A URL is streamed to a temporary file while it is hashed;
 //!   `--checksum=sha256:…` must match (the error names both digests). The
-//!   file keeps its name from the URL path, gets mode 0600 (docker's rule,
+//!   file keeps its name from the URL path (`__unnamed__` when it has
+//!   none, as BuildKit), gets mode 0600 (docker's rule,
 //!   `--chmod` overrides) and the `Last-Modified` time. Downloads are never
 //!   extracted (docker's rule).
 //! - Git sources are refused with a clear error: not supported yet.
@@ -40,8 +41,6 @@ pub enum AddError {
     ChecksumNeedsUrl { source_path: String },
     #[error("ADD {url}: downloading failed: {reason}")]
     Download { url: String, reason: String },
-    #[error("ADD {url}: cannot tell the file name from the URL; give a destination file name without a trailing slash")]
-    NoFileName { url: String },
     #[error("ADD {source_path}: git sources are not supported yet; clone in a RUN step or COPY a checked-out tree")]
     GitUnsupported { source_path: String },
     #[error("ADD: extracting archive {archive:?} at entry {entry:?}: {reason}")]
@@ -389,12 +388,8 @@ fn add_url(
         .map_err(CopyError::from)?
         .is_some_and(|m| m.is_dir());
     let path = if dir_syntax || dest_is_dir || nsources > 1 {
-        let Some(name) = name else {
-            return Err(AddError::NoFileName {
-                url: url.to_string(),
-            });
-        };
-        dest_abs.join(name)
+        // BuildKit's name for a URL whose path has no last segment.
+        dest_abs.join(name.as_deref().unwrap_or("__unnamed__"))
     } else {
         dest_abs.to_path_buf()
     };

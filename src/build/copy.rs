@@ -112,6 +112,45 @@ pub fn copy_into(
     writer.finish()
 }
 
+/// `COPY <<NAME dest` (a heredoc): writes `data` as a file called `name`
+/// into `dest` (or as `dest` itself when it names a file), mode 0664 as
+/// BuildKit's inline documents unless `--chmod`, owner 0:0 or `--chown`.
+pub fn copy_inline(
+    rootfs: &Rootfs,
+    name: &str,
+    data: impl Read,
+    dest: &str,
+    opts: &CopyOptions,
+) -> Result<CopyStats, CopyError> {
+    let (dest_abs, dir_syntax) = dest_path(dest, &opts.workdir);
+    let into_dir = dir_syntax || rootfs.metadata(&dest_abs)?.is_some_and(|m| m.is_dir());
+    let path = if into_dir {
+        // The name is a label, never a path: only its last component counts.
+        dest_abs.join(clean_image_path(name).file_name().unwrap_or_default())
+    } else {
+        dest_abs
+    };
+    let tree = SourceTree::image(PathBuf::new(), "inline document");
+    let mut writer = Writer::new(rootfs, &tree, opts);
+    if let Some(parent) = path.parent() {
+        rootfs.create_dir_all(parent, writer.new_dir())?;
+    }
+    if rootfs.symlink_metadata(&path)?.is_some_and(|m| m.is_dir()) {
+        return Err(CopyError::OverDirectory {
+            what: "file",
+            src: PathBuf::from(name),
+            dest: path,
+        });
+    }
+    writer.write_file(
+        data,
+        &path,
+        opts.chmod.unwrap_or(0o664),
+        opts.chown.unwrap_or((0, 0)),
+    )?;
+    writer.finish()
+}
+
 /// Where each match goes.
 pub(crate) struct Plan {
     pub items: Vec<(SourceMatch, Target)>,
