@@ -25,10 +25,10 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::layer::rootfs::{clean_image_path, NewDir, Rootfs, RootfsError};
+use crate::layer::rootfs::{clean_image_path, Entry, NewDir, Rootfs, RootfsError};
 
 use super::context::{ContextError, SourceMatch, SourceTree, TreeKind};
 use super::ignore::{IgnoreError, IgnoreMatcher};
@@ -322,10 +322,17 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn apply_dir_meta(&mut self, path: &Path, meta: &fs::Metadata) -> Result<(), CopyError> {
+    fn apply_dir_meta(
+        &mut self,
+        host: &Path,
+        path: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<(), CopyError> {
         let (uid, gid) = self.owner_for(meta);
-        self.rootfs.set_owner(path, uid, gid)?;
-        self.rootfs.set_mode(path, self.mode_for(meta))?;
+        let entry = self.rootfs.entry(path)?;
+        entry.set_owner(uid, gid)?;
+        entry.set_mode(self.mode_for(meta))?;
+        copy_xattrs(host, entry.host());
         self.dir_times
             .push((path.to_path_buf(), meta.mtime(), meta.mtime_nsec() as u32));
         Ok(())
@@ -360,24 +367,22 @@ impl<'a> Writer<'a> {
                 None => {}
             }
             self.rootfs.create_dir_all(path, self.new_dir())?;
-            self.apply_dir_meta(path, meta)?;
+            self.apply_dir_meta(host, path, meta)?;
             self.stats.dirs += 1;
             return Ok(());
         }
-        if self
-            .rootfs
-            .symlink_metadata(path)?
-            .is_some_and(|m| m.is_dir())
-        {
+        // One resolution for every operation on this entry.
+        let entry = self.rootfs.entry(path)?;
+        if entry.metadata()?.is_some_and(|m| m.is_dir()) {
             return Err(CopyError::OverDirectory {
                 what: if ft.is_symlink() { "symlink" } else { "file" },
                 src: host.to_path_buf(),
                 dest: path.to_path_buf(),
             });
         }
-        if meta.nlink() > 1 && !ft.is_dir() {
+        if meta.nlink() > 1 {
             if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
-                self.rootfs.hard_link(path, first)?;
+                entry.hard_link_to(&self.rootfs.entry(first)?)?;
                 self.stats.hardlinks += 1;
                 return Ok(());
             }
@@ -391,23 +396,25 @@ impl<'a> Writer<'a> {
                 path: host.to_path_buf(),
                 source,
             })?;
-            self.rootfs.symlink(path, &target)?;
-            self.rootfs.set_owner(path, uid, gid)?;
+            entry.symlink(&target)?;
+            entry.set_owner(uid, gid)?;
             self.stats.symlinks += 1;
         } else if ft.is_file() {
             let src = open_nofollow(host)?;
-            self.write_file(src, path, self.mode_for(meta), (uid, gid))?;
+            self.write_file_at(&entry, src, self.mode_for(meta), (uid, gid))?;
         } else if ft.is_fifo() {
-            let host_dest = self.rootfs.resolve_nofollow(path)?;
-            self.rootfs.remove(path)?;
-            nix::unistd::mkfifo(&host_dest, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                .map_err(|e| CopyError::Io {
-                    op: "creating fifo",
-                    path: path.to_path_buf(),
-                    source: e.into(),
-                })?;
-            self.rootfs.set_owner(path, uid, gid)?;
-            self.rootfs.set_mode(path, self.mode_for(meta))?;
+            entry.remove()?;
+            nix::unistd::mkfifo(
+                entry.host(),
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|e| CopyError::Io {
+                op: "creating fifo",
+                path: path.to_path_buf(),
+                source: e.into(),
+            })?;
+            entry.set_owner(uid, gid)?;
+            entry.set_mode(self.mode_for(meta))?;
             self.stats.files += 1;
         } else {
             // Sockets and device nodes are not build inputs (and mknod is
@@ -415,9 +422,8 @@ impl<'a> Writer<'a> {
             log::warn!("skipping special file {host:?} (socket or device)");
             return Ok(());
         }
-        self.rootfs
-            .set_mtime(path, meta.mtime(), meta.mtime_nsec() as u32)?;
-        copy_xattrs(host, &self.rootfs.resolve_nofollow(path)?);
+        entry.set_mtime(meta.mtime(), meta.mtime_nsec() as u32)?;
+        copy_xattrs(host, entry.host());
         Ok(())
     }
 
@@ -425,21 +431,41 @@ impl<'a> Writer<'a> {
     /// caller sets the mtime.
     pub(crate) fn write_file(
         &mut self,
-        mut src: impl Read,
+        src: impl Read,
         path: &Path,
+        mode: u32,
+        owner: (u32, u32),
+    ) -> Result<u64, CopyError> {
+        let entry = self.rootfs.entry(path)?;
+        self.write_file_at(&entry, src, mode, owner)
+    }
+
+    fn write_file_at(
+        &mut self,
+        entry: &Entry,
+        mut src: impl Read,
         mode: u32,
         (uid, gid): (u32, u32),
     ) -> Result<u64, CopyError> {
-        let mut out = self.rootfs.create_file(path, mode)?;
+        let mut out = entry.create_file(mode)?;
         let n = io::copy(&mut src, &mut out).map_err(|source| CopyError::Io {
             op: "writing",
-            path: path.to_path_buf(),
+            path: entry.path().to_path_buf(),
             source,
         })?;
-        drop(out);
-        // chown clears setuid/setgid: set the mode again after it.
-        self.rootfs.set_owner(path, uid, gid)?;
-        self.rootfs.set_mode(path, mode)?;
+        // chown clears setuid/setgid: set the mode again after it, through
+        // the open file (no path lookup).
+        std::os::unix::fs::fchown(&out, Some(uid), Some(gid)).map_err(|source| CopyError::Io {
+            op: "changing owner of",
+            path: entry.path().to_path_buf(),
+            source,
+        })?;
+        out.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|source| CopyError::Io {
+                op: "changing mode of",
+                path: entry.path().to_path_buf(),
+                source,
+            })?;
         self.stats.files += 1;
         self.stats.bytes += n;
         Ok(n)
