@@ -62,6 +62,10 @@ fn make_tree(dir: &Path) {
     fs::write(long_dir.join(format!("{long}.dat")), vec![7u8; 70_000]).unwrap();
     fs::create_dir_all(dir.join("empty")).unwrap();
     fs::set_permissions(dir.join("a/b"), fs::Permissions::from_mode(0o2750)).unwrap();
+    // tmpfs and ext4 both keep user.* xattrs; if this one cannot, no
+    // entry has xattrs and the comparison still holds.
+    let _ = xattr::set(dir.join("a/plain.txt"), "user.rbuild.test", b"kept");
+    let _ = xattr::set(dir.join("a/b"), "user.rbuild.dir", b"d");
     symlink("plain.txt", dir.join("a/rel-link")).unwrap();
     symlink("/etc/os-release", dir.join("a/abs-link")).unwrap();
     symlink("../nowhere", dir.join("a/dangling")).unwrap();
@@ -95,6 +99,7 @@ struct Entry {
     mtime: i64,
     /// The first path (sorted) sharing this inode, for files with nlink > 1.
     hardlink_of: Option<String>,
+    xattrs: Vec<(String, Vec<u8>)>,
 }
 
 fn snapshot(root: &Path, with_owner: bool) -> BTreeMap<String, Entry> {
@@ -147,9 +152,30 @@ fn snapshot(root: &Path, with_owner: bool) -> BTreeMap<String, Entry> {
                 link: ft.is_symlink().then(|| fs::read_link(e.path()).unwrap()),
                 mtime: m.mtime(),
                 hardlink_of,
+                xattrs: user_xattrs(e.path()),
             },
         );
     }
+    out
+}
+
+fn user_xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = xattr::list(p)
+        .map(|names| {
+            names
+                .filter_map(|n| {
+                    let n = n.to_string_lossy().into_owned();
+                    n.starts_with("user.").then(|| {
+                        (
+                            n.clone(),
+                            xattr::get(p, &n).ok().flatten().unwrap_or_default(),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
     out
 }
 
@@ -172,6 +198,8 @@ fn add_matches_gnu_tar_extraction_for_every_format_and_compressor() {
         let tarball = work.path().join(format!("t-{format}.tar"));
         run(Command::new("tar")
             .arg(format!("--format={format}"))
+            .arg("--xattrs")
+            .arg("--xattrs-include=user.*")
             .arg("-cf")
             .arg(&tarball)
             .arg("-C")
@@ -180,7 +208,7 @@ fn add_matches_gnu_tar_extraction_for_every_format_and_compressor() {
         let reference = work.path().join(format!("ref-{format}"));
         fs::create_dir(&reference).unwrap();
         run(Command::new("tar")
-            .arg("-xpf")
+            .args(["--xattrs", "--xattrs-include=user.*", "-xpf"])
             .arg(&tarball)
             .arg("-C")
             .arg(&reference));

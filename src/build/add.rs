@@ -2,9 +2,11 @@
 //!
 //! - A local source that is a tar archive — plain, gzip, bzip2, xz or zstd,
 //!   recognised by its *content*, never its name — is extracted into `dest`
-//!   (a directory, trailing slash or not), through the [`Rootfs`] handle,
-//!   so no entry (`..`, absolute names, symlinked parents, hard links) can
-//!   land outside the image. Any other source is copied as COPY does.
+//!   (a directory, trailing slash or not) through a [`Rootfs`] rooted at
+//!   `dest`, as docker's chrooted untar does: no entry (`..`, absolute
+//!   names, symlinks, symlinked parents, hard links) can land outside
+//!   `dest`. File xattrs from pax headers (`SCHILY.xattr.*`) are applied.
+//!   Any other source is copied as COPY does.
 //! - A URL is streamed to a temporary file while it is hashed;
 //!   `--checksum=sha256:…` must match (the error names both digests). The
 //!   file keeps its name from the URL path (`__unnamed__` when it has
@@ -233,6 +235,22 @@ fn is_tar_header(block: &[u8]) -> bool {
     sum == stored
 }
 
+/// Applies `SCHILY.xattr.*` pax records (file capabilities and the like);
+/// failures only warn, as for COPY.
+fn apply_pax_xattrs<R: Read>(entry: &mut tar::Entry<R>, target: &crate::layer::rootfs::Entry) {
+    let Ok(Some(exts)) = entry.pax_extensions() else {
+        return;
+    };
+    for ext in exts.flatten() {
+        let Ok(key) = ext.key() else { continue };
+        if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+            if let Err(e) = xattr::set(target.host(), name, ext.value_bytes()) {
+                log::warn!("setting xattr {name} on {:?}: {e}", target.path());
+            }
+        }
+    }
+}
+
 /// `name` from an archive as a clean relative path: `..` clamped at the
 /// archive root, leading `/` dropped.
 fn archive_rel(name: &Path) -> PathBuf {
@@ -264,9 +282,13 @@ fn extract_file(
     };
     let file = File::open(archive_path).map_err(|e| io_err("", &e))?;
     let stream = decoder(kind, BufReader::new(file)).map_err(|e| io_err("", &e))?;
-    rootfs
+    // Docker and BuildKit extract chrooted into the destination: the
+    // archive's `/`, `..` and absolute symlinks all stop at `into`.
+    let into_host = rootfs
         .create_dir_all(into, writer.new_dir())
         .map_err(CopyError::from)?;
+    let rootfs = &Rootfs::new(into_host);
+    let into = Path::new("/");
     let mut archive = tar::Archive::new(stream);
     let mut dir_times = Vec::new();
     for entry in archive.entries().map_err(|e| io_err("", &e))? {
@@ -298,8 +320,10 @@ fn extract_file(
                         rootfs.remove(&path)?;
                     }
                     rootfs.create_dir_all(&path, writer.new_dir())?;
-                    rootfs.set_owner(&path, owner.0, owner.1)?;
-                    rootfs.set_mode(&path, mode)?;
+                    let dir = rootfs.entry(&path)?;
+                    dir.set_owner(owner.0, owner.1)?;
+                    dir.set_mode(mode)?;
+                    apply_pax_xattrs(&mut entry, &dir);
                     dir_times.push((path.clone(), mtime));
                     Ok(())
                 }
@@ -307,8 +331,10 @@ fn extract_file(
                     if rootfs.symlink_metadata(&path)?.is_some_and(|m| m.is_dir()) {
                         rootfs.remove(&path)?;
                     }
-                    writer.write_file(&mut entry, &path, mode, owner)?;
-                    rootfs.set_mtime(&path, mtime, 0)?;
+                    let target = rootfs.entry(&path)?;
+                    writer.write_file_at(&target, &mut entry, mode, owner)?;
+                    target.set_mtime(mtime, 0)?;
+                    apply_pax_xattrs(&mut entry, &target);
                     Ok(())
                 }
                 tar::EntryType::Symlink => {

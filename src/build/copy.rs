@@ -440,7 +440,7 @@ impl<'a> Writer<'a> {
         self.write_file_at(&entry, src, mode, owner)
     }
 
-    fn write_file_at(
+    pub(crate) fn write_file_at(
         &mut self,
         entry: &Entry,
         mut src: impl Read,
