@@ -201,7 +201,16 @@ impl IgnoreMatcher {
             Some(i) => &file[..i],
             None => ".",
         };
-        let parent_dirs: Vec<&str> = parent.split('/').collect();
+        // Every ancestor ("a", "a/b", ...) once, not once per pattern.
+        let ancestors: Vec<&str> = if parent == "." {
+            Vec::new()
+        } else {
+            parent
+                .match_indices('/')
+                .map(|(i, _)| &parent[..i])
+                .chain(std::iter::once(parent))
+                .collect()
+        };
         let mut matched = false;
         for pattern in &self.patterns {
             // An inclusion pattern cannot change an excluded path, nor an
@@ -209,15 +218,7 @@ impl IgnoreMatcher {
             if pattern.exclusion != matched {
                 continue;
             }
-            let mut hit = pattern.matches(&file);
-            if !hit && parent != "." {
-                for i in 0..parent_dirs.len() {
-                    if pattern.matches(&parent_dirs[..=i].join("/")) {
-                        hit = true;
-                        break;
-                    }
-                }
-            }
+            let hit = pattern.matches(&file) || ancestors.iter().any(|a| pattern.matches(a));
             if hit {
                 matched = !pattern.exclusion;
             }

@@ -41,6 +41,8 @@ pub enum RootfsError {
         op_past: &'static str,
         path: PathBuf,
     },
+    #[error("changing owner of {path:?} to {uid}:{gid}: the id is not mapped in this user namespace; add a range for your user to /etc/subuid and /etc/subgid (e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`) or use ids 0 only")]
+    UnmappedId { path: PathBuf, uid: u32, gid: u32 },
     #[error("{op} {path:?} in the rootfs (host path {host:?}): {source}")]
     Io {
         op: &'static str,
@@ -436,8 +438,19 @@ impl Entry<'_> {
 
     /// See [`Rootfs::set_owner`].
     pub fn set_owner(&self, uid: u32, gid: u32) -> Result<()> {
-        std::os::unix::fs::lchown(&self.host, Some(uid), Some(gid))
-            .map_err(|e| self.io("changing owner of", e))
+        std::os::unix::fs::lchown(&self.host, Some(uid), Some(gid)).map_err(|e| {
+            // EINVAL from chown means the id has no mapping in this user
+            // namespace: say so, the bare errno helps nobody.
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                RootfsError::UnmappedId {
+                    path: self.path.clone(),
+                    uid,
+                    gid,
+                }
+            } else {
+                self.io("changing owner of", e)
+            }
+        })
     }
 
     /// See [`Rootfs::set_mode`].
