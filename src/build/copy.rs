@@ -455,10 +455,20 @@ impl<'a> Writer<'a> {
         })?;
         // chown clears setuid/setgid: set the mode again after it, through
         // the open file (no path lookup).
-        std::os::unix::fs::fchown(&out, Some(uid), Some(gid)).map_err(|source| CopyError::Io {
-            op: "changing owner of",
-            path: entry.path().to_path_buf(),
-            source,
+        std::os::unix::fs::fchown(&out, Some(uid), Some(gid)).map_err(|source| {
+            if source.raw_os_error() == Some(libc::EINVAL) {
+                CopyError::Rootfs(RootfsError::UnmappedId {
+                    path: entry.path().to_path_buf(),
+                    uid,
+                    gid,
+                })
+            } else {
+                CopyError::Io {
+                    op: "changing owner of",
+                    path: entry.path().to_path_buf(),
+                    source,
+                }
+            }
         })?;
         out.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
             .map_err(|source| CopyError::Io {

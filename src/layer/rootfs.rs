@@ -327,8 +327,7 @@ impl Rootfs {
         fs::set_permissions(host, fs::Permissions::from_mode(new.mode & 0o7777))
             .map_err(|e| self.io("setting mode of", path, host, e))?;
         if let Some((uid, gid)) = new.owner {
-            std::os::unix::fs::lchown(host, Some(uid), Some(gid))
-                .map_err(|e| self.io("changing owner of", path, host, e))?;
+            lchown(path, host, uid, gid)?;
         }
         Ok(())
     }
@@ -438,19 +437,7 @@ impl Entry<'_> {
 
     /// See [`Rootfs::set_owner`].
     pub fn set_owner(&self, uid: u32, gid: u32) -> Result<()> {
-        std::os::unix::fs::lchown(&self.host, Some(uid), Some(gid)).map_err(|e| {
-            // EINVAL from chown means the id has no mapping in this user
-            // namespace: say so, the bare errno helps nobody.
-            if e.raw_os_error() == Some(libc::EINVAL) {
-                RootfsError::UnmappedId {
-                    path: self.path.clone(),
-                    uid,
-                    gid,
-                }
-            } else {
-                self.io("changing owner of", e)
-            }
-        })
+        lchown(&self.path, &self.host, uid, gid)
     }
 
     /// See [`Rootfs::set_mode`].
@@ -495,6 +482,27 @@ impl Entry<'_> {
             Ok(_) => fs::remove_file(&self.host).map_err(|e| self.io("removing", e)),
         }
     }
+}
+
+/// `lchown`, with EINVAL — the id has no mapping in this user namespace —
+/// turned into an error that says so; the bare errno helps nobody.
+fn lchown(path: &Path, host: &Path, uid: u32, gid: u32) -> Result<()> {
+    std::os::unix::fs::lchown(host, Some(uid), Some(gid)).map_err(|source| {
+        if source.raw_os_error() == Some(libc::EINVAL) {
+            RootfsError::UnmappedId {
+                path: path.to_path_buf(),
+                uid,
+                gid,
+            }
+        } else {
+            RootfsError::Io {
+                op: "changing owner of",
+                path: path.to_path_buf(),
+                host: host.to_path_buf(),
+                source,
+            }
+        }
+    })
 }
 
 /// Pushes the components of `path` so that its first component is popped
