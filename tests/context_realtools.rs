@@ -78,13 +78,24 @@ fn make_tree(dir: &Path) {
         fs::write(&suid, b"s").unwrap();
         fs::set_permissions(&suid, fs::Permissions::from_mode(0o4755)).unwrap();
     }
+    // A sparse file: holes around a few bytes of data.
+    let sparse = fs::File::create(dir.join("a/sparse.img")).unwrap();
+    sparse.set_len(6 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&sparse, b"middle", 2 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&sparse, b"end", (6 << 20) - 3).unwrap();
+    drop(sparse);
+    if is_root() {
+        // Beyond ustar's 7 octal digits: pax records or base-256 fields.
+        std::os::unix::fs::lchown(dir.join("a/sparse.img"), Some(3_000_000), Some(3_000_001))
+            .unwrap();
+    }
     for (i, e) in walkdir::WalkDir::new(dir)
         .contents_first(true)
         .into_iter()
         .enumerate()
     {
         let e = e.unwrap();
-        set_mtime(e.path(), 1_600_000_000 + i as i64 * 17, 0);
+        set_mtime(e.path(), 1_600_000_000 + i as i64 * 17, 123_456_789);
     }
 }
 
@@ -97,6 +108,7 @@ struct Entry {
     content: Option<Digest>,
     link: Option<PathBuf>,
     mtime: i64,
+    mtime_ns: i64,
     /// The first path (sorted) sharing this inode, for files with nlink > 1.
     hardlink_of: Option<String>,
     xattrs: Vec<(String, Vec<u8>)>,
@@ -151,12 +163,21 @@ fn snapshot(root: &Path, with_owner: bool) -> BTreeMap<String, Entry> {
                     .then(|| Digest::of(&fs::read(e.path()).unwrap())),
                 link: ft.is_symlink().then(|| fs::read_link(e.path()).unwrap()),
                 mtime: m.mtime(),
+                mtime_ns: m.mtime_nsec(),
                 hardlink_of,
                 xattrs: user_xattrs(e.path()),
             },
         );
     }
     out
+}
+
+fn xattr_args(format: &str) -> &'static [&'static str] {
+    if format == "pax" {
+        &["--xattrs", "--xattrs-include=user.*"]
+    } else {
+        &[]
+    }
 }
 
 fn user_xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
@@ -198,17 +219,39 @@ fn add_matches_gnu_tar_extraction_for_every_format_and_compressor() {
         let tarball = work.path().join(format!("t-{format}.tar"));
         run(Command::new("tar")
             .arg(format!("--format={format}"))
-            .arg("--xattrs")
-            .arg("--xattrs-include=user.*")
+            // xattrs need pax records: with them GNU tar would write pax
+            // sparse members even in gnu format, and the old GNU sparse
+            // type would go untested.
+            .args(xattr_args(format))
+            .arg("--sparse")
             .arg("-cf")
             .arg(&tarball)
             .arg("-C")
             .arg(&src)
             .arg("."));
+        // The archive really exercises sparse members and pax times.
+        let bytes = fs::read(&tarball).unwrap();
+        let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        if format == "pax" {
+            assert!(
+                has(b"GNU.sparse.major=1"),
+                "pax archive without a 1.0 sparse member"
+            );
+            assert!(has(b"mtime=16000"), "pax archive without pax mtimes");
+        } else {
+            let mut archive = tar::Archive::new(&bytes[..]);
+            let sparse = archive
+                .entries()
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().header().entry_type() == tar::EntryType::GNUSparse)
+                .count();
+            assert_eq!(sparse, 1, "gnu archive without a sparse member");
+        }
         let reference = work.path().join(format!("ref-{format}"));
         fs::create_dir(&reference).unwrap();
         run(Command::new("tar")
-            .args(["--xattrs", "--xattrs-include=user.*", "-xpf"])
+            .args(xattr_args(format))
+            .arg("-xpf")
             .arg(&tarball)
             .arg("-C")
             .arg(&reference));
