@@ -400,6 +400,7 @@ fn extract_file(
     let into = Path::new("/");
     let mut archive = tar::Archive::new(stream);
     let mut dir_times = Vec::new();
+    let mut last_parent: Option<PathBuf> = None;
     for entry in archive.entries().map_err(|e| io_err("", &e))? {
         let mut entry = entry.map_err(|e| io_err("", &e))?;
         let pax = pax_meta(&mut entry);
@@ -425,7 +426,12 @@ fn extract_file(
         let kind = header.entry_type();
         let result: Result<(), CopyError> = (|| {
             if let Some(parent) = path.parent() {
-                rootfs.create_dir_all(parent, writer.new_dir())?;
+                // Siblings come in a row: their parent was just made. Each
+                // write below still resolves its own path inside the root.
+                if last_parent.as_deref() != Some(parent) {
+                    rootfs.create_dir_all(parent, writer.new_dir())?;
+                    last_parent = Some(parent.to_path_buf());
+                }
             }
             match kind {
                 tar::EntryType::Directory => {
@@ -446,10 +452,10 @@ fn extract_file(
                 tar::EntryType::Regular
                 | tar::EntryType::Continuous
                 | tar::EntryType::GNUSparse => {
-                    if rootfs.symlink_metadata(&path)?.is_some_and(|m| m.is_dir()) {
-                        rootfs.remove(&path)?;
-                    }
                     let target = rootfs.entry(&path)?;
+                    if target.metadata()?.is_some_and(|m| m.is_dir()) {
+                        target.remove()?;
+                    }
                     if let Some((_, realsize)) = pax.sparse {
                         let mut out = target.create_file(mode)?;
                         write_sparse(&mut entry, &mut out, realsize).map_err(|source| {
