@@ -78,6 +78,21 @@ fn make_tree(dir: &Path) {
         fs::write(&suid, b"s").unwrap();
         fs::set_permissions(&suid, fs::Permissions::from_mode(0o4755)).unwrap();
     }
+    nix::unistd::mkfifo(
+        &dir.join("a/fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    if is_root() {
+        // /dev/null's numbers: mknod works as real root.
+        nix::sys::stat::mknod(
+            &dir.join("a/null"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .unwrap();
+    }
     // A sparse file: holes around a few bytes of data.
     let sparse = fs::File::create(dir.join("a/sparse.img")).unwrap();
     sparse.set_len(6 << 20).unwrap();
@@ -127,10 +142,15 @@ fn snapshot(root: &Path, with_owner: bool) -> BTreeMap<String, Entry> {
         let rel = e.path().strip_prefix(root).unwrap().display().to_string();
         let m = fs::symlink_metadata(e.path()).unwrap();
         let ft = m.file_type();
+        use std::os::unix::fs::FileTypeExt;
         let kind = if ft.is_dir() {
             "dir"
         } else if ft.is_symlink() {
             "symlink"
+        } else if ft.is_fifo() {
+            "fifo"
+        } else if ft.is_char_device() {
+            "char"
         } else {
             "file"
         };
@@ -157,7 +177,7 @@ fn snapshot(root: &Path, with_owner: bool) -> BTreeMap<String, Entry> {
                 } else {
                     (0, 0)
                 },
-                size: if ft.is_file() { m.size() } else { 0 },
+                size: if ft.is_file() { m.size() } else { m.rdev() },
                 content: ft
                     .is_file()
                     .then(|| Digest::of(&fs::read(e.path()).unwrap())),

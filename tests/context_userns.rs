@@ -12,6 +12,7 @@ use rbuild::build::ignore::IgnoreMatcher;
 use rbuild::layer::rootfs::{Rootfs, RootfsError};
 
 const CHILD_ENV: &str = "RBUILD_CONTEXT_TEST_IN_USERNS";
+const SPECIALS_ENV: &str = "RBUILD_CONTEXT_TEST_SPECIALS";
 
 fn in_child() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,6 +51,26 @@ fn in_child() {
         rootfs.set_owner("/ok/f", 5, 5),
         Err(RootfsError::UnmappedId { uid: 5, gid: 5, .. })
     ));
+    // Specials made by the parent as real root: the fifo is copied, the
+    // device skipped (mknod is refused in a user namespace), no error.
+    if let Some(specials) = std::env::var_os(SPECIALS_ENV) {
+        let tree = SourceTree::context(specials.into(), IgnoreMatcher::default());
+        copy_into(
+            &rootfs,
+            &tree,
+            &[".".to_string()],
+            "/sp/",
+            &CopyOptions::default(),
+        )
+        .unwrap();
+        let root = rootfs.root();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::symlink_metadata(root.join("sp/fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert!(fs::symlink_metadata(root.join("sp/null")).is_err());
+    }
     println!("CHILD-OK");
 }
 
@@ -60,7 +81,24 @@ fn chown_to_an_unmapped_id_names_the_fix() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new("unshare")
+    let specials = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("unshare");
+    nix::unistd::mkfifo(
+        &specials.path().join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    if nix::unistd::geteuid().is_root() {
+        nix::sys::stat::mknod(
+            &specials.path().join("null"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .unwrap();
+        cmd.env(SPECIALS_ENV, specials.path());
+    }
+    let out = cmd
         .args(["--user", "--map-root-user"])
         .arg(&exe)
         .args([

@@ -20,12 +20,15 @@ use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use nix::sys::stat::SFlag;
+
 use crate::digest::{Digest, DigestWriter};
 use crate::layer::rootfs::{clean_image_path, Rootfs};
 
 use super::context::SourceTree;
 use super::copy::{
-    dest_path, exclude_matcher, plan, CopyError, CopyOptions, CopyStats, Target, Writer,
+    dest_path, exclude_matcher, make_special, plan, CopyError, CopyOptions, CopyStats, Target,
+    Writer,
 };
 
 /// Why an ADD failed.
@@ -360,6 +363,13 @@ fn write_sparse(mut data: impl Read, out: &mut File, realsize: u64) -> io::Resul
     Ok(written)
 }
 
+/// The device number of a char/block entry.
+fn device(header: &tar::Header) -> u64 {
+    let major = header.device_major().ok().flatten().unwrap_or(0);
+    let minor = header.device_minor().ok().flatten().unwrap_or(0);
+    nix::sys::stat::makedev(u64::from(major), u64::from(minor))
+}
+
 /// `name` from an archive as a clean relative path: `..` clamped at the
 /// archive root, leading `/` dropped.
 fn archive_rel(name: &Path) -> PathBuf {
@@ -496,6 +506,21 @@ fn extract_file(
                         .unwrap_or_default();
                     // Hard links point inside the archive's own tree only.
                     rootfs.hard_link(&path, clean_image_path(into.join(target)))?;
+                    Ok(())
+                }
+                tar::EntryType::Fifo | tar::EntryType::Char | tar::EntryType::Block => {
+                    let target = rootfs.entry(&path)?;
+                    let (sflag, dev) = match kind {
+                        tar::EntryType::Fifo => (SFlag::S_IFIFO, 0),
+                        tar::EntryType::Char => (SFlag::S_IFCHR, device(&header)),
+                        _ => (SFlag::S_IFBLK, device(&header)),
+                    };
+                    if !make_special(&target, sflag, dev)? {
+                        return Ok(());
+                    }
+                    target.set_owner(owner.0, owner.1)?;
+                    target.set_mode(mode)?;
+                    target.set_mtime(mtime, mtime_ns)?;
                     Ok(())
                 }
                 other => {

@@ -28,6 +28,9 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::sys::stat::{mknod, Mode, SFlag};
+
 use crate::layer::rootfs::{clean_image_path, Entry, NewDir, Rootfs, RootfsError};
 
 use super::context::{ContextError, SourceMatch, SourceTree, TreeKind};
@@ -402,24 +405,23 @@ impl<'a> Writer<'a> {
         } else if ft.is_file() {
             let src = open_nofollow(host)?;
             self.write_file_at(&entry, src, self.mode_for(meta), (uid, gid))?;
-        } else if ft.is_fifo() {
-            entry.remove()?;
-            nix::unistd::mkfifo(
-                entry.host(),
-                nix::sys::stat::Mode::from_bits_truncate(0o600),
-            )
-            .map_err(|e| CopyError::Io {
-                op: "creating fifo",
-                path: path.to_path_buf(),
-                source: e.into(),
-            })?;
+        } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+            let sflag = if ft.is_fifo() {
+                SFlag::S_IFIFO
+            } else if ft.is_char_device() {
+                SFlag::S_IFCHR
+            } else {
+                SFlag::S_IFBLK
+            };
+            if !make_special(&entry, sflag, meta.rdev())? {
+                return Ok(());
+            }
             entry.set_owner(uid, gid)?;
             entry.set_mode(self.mode_for(meta))?;
             self.stats.files += 1;
         } else {
-            // Sockets and device nodes are not build inputs (and mknod is
-            // refused in a user namespace).
-            log::warn!("skipping special file {host:?} (socket or device)");
+            // Sockets belong to a running process, not to an image.
+            log::warn!("skipping socket {host:?}");
             return Ok(());
         }
         entry.set_mtime(meta.mtime(), meta.mtime_nsec() as u32)?;
@@ -486,6 +488,28 @@ impl<'a> Writer<'a> {
             self.rootfs.set_mtime(path, *secs, *nanos)?;
         }
         Ok(self.stats)
+    }
+}
+
+/// Makes a fifo or device node at `entry` (replacing a non-directory).
+/// `Ok(false)` when a device cannot be made here — mknod is refused in a
+/// user namespace — after a warning, as docker skips them rootless.
+pub(crate) fn make_special(entry: &Entry, sflag: SFlag, rdev: u64) -> Result<bool, CopyError> {
+    entry.remove()?;
+    match mknod(entry.host(), sflag, Mode::from_bits_truncate(0o600), rdev) {
+        Ok(()) => Ok(true),
+        Err(e) if sflag != SFlag::S_IFIFO && matches!(e, Errno::EPERM | Errno::EACCES) => {
+            log::warn!(
+                "skipping device {:?}: {e} (device nodes need real root)",
+                entry.path()
+            );
+            Ok(false)
+        }
+        Err(e) => Err(CopyError::Io {
+            op: "creating special file",
+            path: entry.path().to_path_buf(),
+            source: e.into(),
+        }),
     }
 }
 
