@@ -331,6 +331,27 @@ fn exclude_patterns_apply_inside_sources() {
 }
 
 #[test]
+fn exclude_filters_wildcard_matches_but_not_named_sources() {
+    let f = Fixture::new();
+    f.file("home.txt", "", 0o644);
+    f.file("homer.md", "", 0o644);
+    f.file("notes.txt", "", 0o644);
+    let o = CopyOptions {
+        exclude: vec!["*.txt".to_string()],
+        ..opts()
+    };
+    // The reference's example: `COPY --exclude=*.txt hom* /mydir/`.
+    f.copy(&["hom*"], "/mydir/", &o).unwrap();
+    assert_eq!(f.listing(), ["mydir/", "mydir/homer.md"]);
+    // Named explicitly, a file is copied even if a pattern matches it.
+    f.copy(&["notes.txt"], "/n/", &o).unwrap();
+    assert!(f.img("/n/notes.txt").exists());
+    // Everything a wildcard found was excluded: nothing to do, no error.
+    f.copy(&["*.txt"], "/none/", &o).unwrap();
+    assert!(!f.img("/none/home.txt").exists());
+}
+
+#[test]
 fn copy_from_an_image_keeps_owners() {
     if !is_root() {
         eprintln!("skipped: needs root to chown");

@@ -7,6 +7,9 @@
 //!   with a /"); a single file into an existing directory lands inside it.
 //! - A directory source copies its *contents*; `--parents` keeps each
 //!   source's path (after a `/./` pivot) under `dest`.
+//! - `--exclude` patterns (dockerignore syntax) match paths inside each
+//!   source, relative to it, and a wildcard's own matches; a glob matching
+//!   nothing is an error only when no source matched anything (BuildKit).
 //! - Files stream (`io::copy`, never buffered whole); symlinks are copied as
 //!   symlinks; files hard-linked to each other in the source stay hard
 //!   links; modes are kept unless `--chmod`; mtimes are kept (docker keeps
@@ -193,6 +196,43 @@ pub fn dest_path(dest: &str, workdir: &Path) -> (PathBuf, bool) {
     (clean_image_path(joined), dir_syntax)
 }
 
+/// The matches of one source after `--exclude`.
+pub(crate) struct Expanded {
+    pub matches: Vec<SourceMatch>,
+    /// Whether anything matched before `--exclude` took some away: an
+    /// instruction whose matches were all excluded copies nothing, quietly.
+    pub matched_before_exclude: bool,
+}
+
+/// Expands one source; `--exclude` also filters a wildcard's matches (the
+/// reference's `COPY --exclude=*.txt hom* /mydir/`), tried on the match's
+/// name and on its path in the tree. A source named without wildcards is
+/// never excluded itself: the user asked for it.
+pub(crate) fn expand_source(
+    tree: &SourceTree,
+    source: &str,
+    exclude: &IgnoreMatcher,
+) -> Result<Expanded, CopyError> {
+    let mut matches = tree.expand(source)?;
+    let matched_before_exclude = !matches.is_empty();
+    if !exclude.is_empty() && super::glob::has_magic(source) {
+        matches.retain(|m| {
+            let is_dir = m.meta.is_dir();
+            let logical = m.logical.to_string_lossy();
+            let name = m
+                .logical
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            !(exclude.is_excluded(&name, is_dir) || exclude.is_excluded(&logical, is_dir))
+        });
+    }
+    Ok(Expanded {
+        matches,
+        matched_before_exclude,
+    })
+}
+
 pub(crate) fn plan(
     rootfs: &Rootfs,
     tree: &SourceTree,
@@ -209,11 +249,15 @@ pub(crate) fn plan(
             dest: dest.to_string(),
         });
     }
+    let exclude = exclude_matcher(opts)?;
     let mut matches = Vec::new();
+    let mut matched_any = false;
     for s in sources {
-        matches.extend(tree.expand(s)?);
+        let found = expand_source(tree, s, &exclude)?;
+        matched_any |= found.matched_before_exclude;
+        matches.extend(found.matches);
     }
-    if matches.is_empty() {
+    if !matched_any {
         return Err(CopyError::NothingMatched {
             source_path: sources.join(" "),
             tree: tree.label().to_string(),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Digest, DigestWriter, Hasher};
 
 use super::context::{SourceTree, TreeKind};
-use super::copy::{exclude_matcher, CopyError, CopyOptions};
+use super::copy::{exclude_matcher, expand_source, CopyError, CopyOptions};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StatEntry {
@@ -197,7 +197,7 @@ pub fn sources_digest(
     for s in sources {
         field(&mut h, b"source");
         field(&mut h, s.as_bytes());
-        for m in tree.expand(s)? {
+        for m in expand_source(tree, s, &exclude)?.matches {
             field(&mut h, b"match");
             field(&mut h, m.logical.as_os_str().as_encoded_bytes());
             let mut entries = vec![(PathBuf::new(), m.host.clone(), m.meta.clone())];
