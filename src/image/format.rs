@@ -286,8 +286,15 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
             let mut v = data;
             for name in path {
                 v = match v {
+                    // Go templates name struct fields (`.OCIv1.Config`) where
+                    // the serialised form has JSON keys (`config`).
                     Value::Object(m) => m
                         .get(name)
+                        .or_else(|| {
+                            m.iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v)
+                        })
                         .ok_or_else(|| format!("can't evaluate field {name}"))?,
                     _ => return Err(format!("can't evaluate field {name} in a {}", kind(v))),
                 };
