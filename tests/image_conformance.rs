@@ -12,8 +12,8 @@ use rbuild::digest::{Digest, DigestWriter};
 use rbuild::image::config::ImageConfigBuilder;
 use rbuild::image::manifest::{ImageManifest, OciIndex, DOCKER_MANIFEST};
 use rbuild::image::{
-    export, BlobInfo, Compression, Destination, ExportOptions, ExportSource, Image, LayerRef,
-    ManifestFormat, Platform, SourceError, Timestamp,
+    export, BlobInfo, Compression, Destination, ExportOptions, ExportSource, Image, LayerBlob,
+    LayerRef, ManifestFormat, Platform, SourceError, Timestamp,
 };
 
 fn run(cmd: &mut Command) -> String {
@@ -186,7 +186,7 @@ impl ExportSource for OneLayer {
         _: usize,
         compression: Compression,
         out: &mut dyn Write,
-    ) -> Result<BlobInfo, SourceError> {
+    ) -> Result<LayerBlob, SourceError> {
         let mut w = DigestWriter::new(out);
         match compression {
             Compression::None => w.write_all(&self.tar)?,
@@ -198,7 +198,10 @@ impl ExportSource for OneLayer {
             Compression::Zstd => return Err("not used here".into()),
         }
         let (_, digest, size) = w.finish();
-        Ok(BlobInfo { digest, size })
+        Ok(LayerBlob {
+            diff_id: Digest::of(&self.tar),
+            blob: BlobInfo { digest, size },
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use rbuild::image::config::ImageConfigBuilder;
 use rbuild::image::manifest::{OciIndex, ANNOTATION_REF_NAME, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
 use rbuild::image::{
     created_by, export, BlobInfo, Compression, Destination, ExportError, ExportOptions,
-    ExportSource, LayerRef, ManifestFormat, Platform, SourceError, Timestamp,
+    ExportSource, LayerBlob, LayerRef, ManifestFormat, Platform, SourceError, Timestamp,
 };
 
 /// An image held in memory: uncompressed layer tars, compressed on demand.
@@ -50,7 +50,7 @@ impl ExportSource for MemSource {
         index: usize,
         compression: Compression,
         out: &mut dyn Write,
-    ) -> Result<BlobInfo, SourceError> {
+    ) -> Result<LayerBlob, SourceError> {
         let tar = &self.layers[index];
         let mut w = DigestWriter::new(out);
         match compression {
@@ -67,7 +67,10 @@ impl ExportSource for MemSource {
             }
         }
         let (_, digest, size) = w.finish();
-        Ok(BlobInfo { digest, size })
+        Ok(LayerBlob {
+            diff_id: Digest::of(tar),
+            blob: BlobInfo { digest, size },
+        })
     }
 
     fn cached_layer_blob(
@@ -450,7 +453,8 @@ fn cached_blobs_are_copied_and_checked() {
             Compression::Gzip,
             &mut fs::File::create(&cached).unwrap(),
         )
-        .unwrap();
+        .unwrap()
+        .blob;
     src.cache[0] = Some((Compression::Gzip, info, cached.clone()));
     let layout = tmp.path().join("layout");
     let exported = export(

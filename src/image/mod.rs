@@ -25,7 +25,7 @@ pub mod transport;
 pub use config::{HealthConfig, History, Image, ImageConfigBuilder, Platform};
 pub use gojson::Timestamp;
 pub use manifest::{Compression, Descriptor, ImageManifest, ManifestFormat};
-pub use source::{BlobInfo, ExportSource, LayerRef, SourceError};
+pub use source::{BlobInfo, ExportSource, LayerBlob, LayerRef, SourceError};
 pub use transport::{
     export, export_with_progress, Destination, ExportError, ExportEvent, ExportOptions, Exported,
 };

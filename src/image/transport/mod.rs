@@ -307,11 +307,24 @@ fn write_image_blobs(
                 (info, true)
             }
             None => {
-                let mut produce =
-                    |w: &mut dyn Write| source.write_layer_blob(index, compression, w);
-                (sink.put_stream(BlobKind::Layer, &mut produce)?, false)
+                let mut diff_id = None;
+                let mut produce = |w: &mut dyn Write| {
+                    let written = source.write_layer_blob(index, compression, w)?;
+                    diff_id = Some(written.diff_id);
+                    Ok(written.blob)
+                };
+                let info = sink.put_stream(BlobKind::Layer, &mut produce)?;
+                if let Some(got) = diff_id.filter(|d| *d != layer.diff_id) {
+                    return Err(ExportError::DiffIdMismatch {
+                        index,
+                        expected: layer.diff_id,
+                        got,
+                    });
+                }
+                (info, false)
             }
         };
+        // An uncompressed blob is its own diff: check cached ones too.
         if compression == Compression::None && info.digest != layer.diff_id {
             return Err(ExportError::DiffIdMismatch {
                 index,
