@@ -4,7 +4,8 @@
 //! - [`config`]: the image config and [`ImageConfigBuilder`], driven by the
 //!   executor one instruction at a time; [`created_by`] the history text.
 //! - [`manifest`]: manifests, indexes, media types, [`Compression`].
-//! - [`source`]: [`ExportSource`], what the store implements for an export.
+//! - [`source`]: [`ExportSource`], what an export reads; [`store_source`]
+//!   implements it over an image in the store, caching compressed blobs.
 //! - [`transport`]: destination parsing and the writers.
 //! - [`inspect`]: `inspect` JSON and `history` rows; [`format`] the
 //!   Go-template subset behind every `--format`.
@@ -20,6 +21,7 @@ pub mod gojson;
 pub mod inspect;
 pub mod manifest;
 pub mod source;
+pub mod store_source;
 pub mod transport;
 
 pub use config::{HealthConfig, History, Image, ImageConfigBuilder, Platform};
