@@ -8,6 +8,9 @@
 //! Data is any `serde_json::Value`, so every command renders the same
 //! structs it prints as JSON. Values print as Go's `%v` does: strings raw,
 //! lists `[a b]`, maps `map[k:v]` with sorted keys, null `<no value>`.
+//! Serialised data omits empty fields, so a missing field is nil (as in a
+//! Go map) rather than an error; `index` of a missing key in a map of
+//! strings (labels, annotations) is `""`, Go's zero value for it.
 
 use serde_json::Value;
 
@@ -446,9 +449,9 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
             let mut v = data;
             for name in path {
                 v = match v {
-                    Value::Object(m) => m
-                        .get(name)
-                        .ok_or_else(|| format!("can't evaluate field {name}"))?,
+                    // Empty fields are omitted from the serialised data, so
+                    // a missing one is nil (as in a Go map), not an error.
+                    Value::Object(m) => m.get(name).unwrap_or(&Value::Null),
                     _ => return Err(format!("can't evaluate field {name} in a {}", kind_of(v))),
                 };
             }
@@ -512,9 +515,13 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
             for key in &args[1..] {
                 v = match (&v, key) {
                     // Go: a missing map key gives the zero value.
-                    (Value::Object(m), Value::String(k)) => {
-                        m.get(k).cloned().unwrap_or(Value::Null)
-                    }
+                    // A missing key gives the map's zero value: "" for a
+                    // map of strings (labels, annotations), else nil.
+                    (Value::Object(m), Value::String(k)) => match m.get(k) {
+                        Some(v) => v.clone(),
+                        None if m.values().all(Value::is_string) => Value::String(String::new()),
+                        None => Value::Null,
+                    },
                     (Value::Array(a), Value::Number(n)) => {
                         let i = n.as_u64().ok_or("index out of range")? as usize;
                         a.get(i)
@@ -737,6 +744,10 @@ mod tests {
         );
         assert_eq!(
             render(r#"{{index .Config.Labels "missing"}}"#, &d).unwrap(),
+            ""
+        );
+        assert_eq!(
+            render(r#"{{index .Config "missing"}}"#, &d).unwrap(),
             "<no value>"
         );
         assert_eq!(render("{{index .Names 1}}", &d).unwrap(), "n2");
@@ -810,10 +821,11 @@ mod tests {
     #[test]
     fn errors_say_what_and_where() {
         let d = data();
-        let err = render("{{.Nope}}", &d).unwrap_err();
+        assert_eq!(render("{{.Nope}}", &d).unwrap(), "<no value>");
+        let err = render("{{.ID.Sub}}", &d).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "template: executing \"{{.Nope}}\": can't evaluate field Nope"
+            "template: executing \"{{.ID.Sub}}\": can't evaluate field Sub in a string"
         );
         assert!(matches!(
             render("x {{.ID", &d),
