@@ -126,6 +126,10 @@ fn layer(entries: &[Entry<'_>]) -> Vec<u8> {
 }
 
 fn test_image() -> MemSource {
+    test_image_for(Platform::host())
+}
+
+fn test_image_for(platform: Platform) -> MemSource {
     let base = layer(&[
         ("bin/", None, 0o755, None),
         ("bin/hello", Some(b"#!/bin/sh\necho hello\n"), 0o755, None),
@@ -140,7 +144,7 @@ fn test_image() -> MemSource {
         ("etc/.wh.gone", Some(b""), 0o644, None),
     ]);
     let t = Timestamp::parse("2024-05-01T12:00:00Z").unwrap();
-    let mut b = ImageConfigBuilder::scratch(Platform::host());
+    let mut b = ImageConfigBuilder::scratch(platform);
     b.set_created(t);
     b.add_layer(
         Digest::of(&base),
@@ -600,4 +604,120 @@ fn parallel_exports_into_one_layout_keep_every_ref() {
     let mut refs = index_refs(&layout);
     refs.sort();
     assert_eq!(refs, vec!["r0", "r1", "r2", "r3"]);
+}
+
+#[test]
+fn multi_platform_index_is_read_by_skopeo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let amd = test_image_for(Platform {
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        ..Platform::default()
+    });
+    let arm = test_image_for(Platform {
+        architecture: "arm64".into(),
+        os: "linux".into(),
+        variant: "v8".into(),
+        ..Platform::default()
+    });
+    let images: Vec<(&dyn ExportSource, Platform)> = vec![
+        (&amd, amd_platform()),
+        (
+            &arm,
+            Platform {
+                architecture: "arm64".into(),
+                os: "linux".into(),
+                variant: "v8".into(),
+                ..Platform::default()
+            },
+        ),
+    ];
+    for (format, spec) in [
+        (
+            ManifestFormat::Oci,
+            format!("oci:{}:multi", tmp.path().join("layout").display()),
+        ),
+        (
+            ManifestFormat::Docker,
+            format!(
+                "oci-archive:{}:multi",
+                tmp.path().join("list.tar").display()
+            ),
+        ),
+    ] {
+        let options = ExportOptions {
+            format,
+            ..ExportOptions::default()
+        };
+        let exported =
+            rbuild::image::export_index(&images, &dest(&spec), &options, &mut |_| {}).unwrap();
+        assert_eq!(exported.images.len(), 2);
+        let raw: serde_json::Value =
+            serde_json::from_str(&skopeo(&["inspect", "--raw", &spec])).unwrap();
+        // An OCI layout holds OCI indexes whatever format was asked for.
+        assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+        assert_eq!(
+            raw["manifests"][0]["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(raw["manifests"][1]["platform"]["architecture"], "arm64");
+        assert_eq!(raw["manifests"][1]["platform"]["variant"], "v8");
+        // skopeo picks the instance for the platform asked for.
+        let arm_info: serde_json::Value = serde_json::from_str(&skopeo(&[
+            "--override-arch",
+            "arm64",
+            "--override-variant",
+            "v8",
+            "inspect",
+            &spec,
+        ]))
+        .unwrap();
+        // skopeo reports the digest of what the reference names: the index.
+        assert_eq!(arm_info["Digest"], exported.digest.to_string());
+        assert_eq!(arm_info["Architecture"], "arm64");
+        // And copies every instance.
+        let all = tmp
+            .path()
+            .join(format!("all-{}", format!("{format:?}").to_lowercase()));
+        skopeo(&["copy", "--all", &spec, &format!("oci:{}:x", all.display())]);
+    }
+    // dir: and docker-archive: hold one image.
+    let err = rbuild::image::export_index(
+        &images,
+        &dest(&format!("dir:{}", tmp.path().join("d").display())),
+        &ExportOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("oci: and oci-archive: only"),
+        "{err}"
+    );
+}
+
+fn amd_platform() -> Platform {
+    Platform {
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        ..Platform::default()
+    }
+}
+
+#[test]
+fn oci_layouts_always_hold_oci_manifests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = test_image();
+    let spec = format!("oci:{}:d", tmp.path().join("layout").display());
+    let options = ExportOptions {
+        format: ManifestFormat::Docker,
+        ..ExportOptions::default()
+    };
+    let exported = export(&src, &dest(&spec), &options).unwrap();
+    assert_eq!(exported.manifest.format, ManifestFormat::Oci);
+    let raw: serde_json::Value =
+        serde_json::from_str(&skopeo(&["inspect", "--raw", &spec])).unwrap();
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
 }

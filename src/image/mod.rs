@@ -29,5 +29,6 @@ pub use gojson::Timestamp;
 pub use manifest::{Compression, Descriptor, ImageManifest, ManifestFormat};
 pub use source::{BlobInfo, ExportSource, LayerBlob, LayerRef, SourceError};
 pub use transport::{
-    export, export_with_progress, Destination, ExportError, ExportEvent, ExportOptions, Exported,
+    export, export_index, export_with_progress, Destination, ExportError, ExportEvent,
+    ExportOptions, Exported, ExportedIndex,
 };
