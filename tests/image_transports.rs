@@ -311,12 +311,22 @@ fn oci_layout_is_read_by_skopeo_and_umoci_and_merges_refs() {
         inode,
         "an existing blob is not rewritten"
     );
-    let leftovers: Vec<_> = fs::read_dir(layout.join("blobs/sha256"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(&layout),
+        vec!["blobs", "index.json", "oci-layout"],
+        "no temp files left"
+    );
+    assert!(names(&layout.join("blobs/sha256"))
+        .iter()
+        .all(|n| n.len() == 64));
 
     // skopeo copies the layout to a dir: image.
     let copied = tmp.path().join("copied");

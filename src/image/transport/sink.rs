@@ -186,16 +186,14 @@ impl DirSink {
         self.root.join(self.naming.name(kind, digest))
     }
 
+    /// A temp file in the destination's root: the same filesystem as the
+    /// blobs (so the rename is atomic), but never inside `blobs/sha256`,
+    /// where tools expect only digest names.
     fn temp_in(&self) -> Result<tempfile::NamedTempFile, ExportError> {
-        let dir = self
-            .path(BlobKind::Layer, &Digest::of(b""))
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.clone());
         tempfile::Builder::new()
             .prefix(".tmp-blob-")
-            .tempfile_in(&dir)
-            .map_err(io_err("creating a temp file", &dir))
+            .tempfile_in(&self.root)
+            .map_err(io_err("creating a temp file", &self.root))
     }
 
     /// fsync, make world-readable and rename into place; an existing target
@@ -439,7 +437,12 @@ mod tests {
         };
         let err = sink.put_stream(BlobKind::Layer, &mut liar).unwrap_err();
         assert!(matches!(err, ExportError::BlobMismatch { .. }), "{err}");
-        // Nothing but the good blob is left in the blob dir.
+        // Nothing but the good blob is left, and no temp file.
+        let root: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(root, vec!["blobs"]);
         let names: Vec<_> = fs::read_dir(tmp.path().join("blobs/sha256"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
