@@ -12,7 +12,22 @@
 //! - [`gojson`]: JSON and timestamps byte-identical to Go's, so digests
 //!   match docker's and buildah's for the same content.
 //!
-//! Runs no builds and knows nothing of the store's layout.
+//! How the executor and `push` use it:
+//!
+//! - build: [`ImageConfigBuilder::from_base`] (or `scratch`), one call per
+//!   instruction (`set_env`, `expose`, `set_entrypoint`, …) plus a history
+//!   entry from [`created_by`] (`add_empty_history` for metadata steps,
+//!   `add_layer` with the diff ID for COPY/ADD/RUN); then `clamp_timestamps`
+//!   under `SOURCE_DATE_EPOCH`, and [`Image::to_oci_json`] (or
+//!   `to_docker_json` for `--format docker`) gives the config bytes whose
+//!   digest is the image ID.
+//! - push: parse the destination (`"oci:/tmp/l:v1".parse::<Destination>()`),
+//!   wrap the stored image in a [`store_source::StoreSource`], and call
+//!   [`export_with_progress`] (or [`export_index`] for several platforms).
+//! - inspect/history: [`inspect::ImageInspect`], [`inspect::history_rows`],
+//!   and [`format::Template`] for every `--format`.
+//!
+//! Runs no builds, and reads the store only through its public API.
 
 pub mod config;
 pub mod created_by;
