@@ -1,6 +1,6 @@
 //! Manifests and indexes, OCI and docker schema2, with their media types.
 //!
-//! Serialised through [`gojson`](super::gojson) in Go's field order, so a
+//! Serialised through [`super::gojson`] in Go's field order, so a
 //! manifest's digest matches the one containers/image computes for the same
 //! content.
 

@@ -7,7 +7,7 @@
 //! - [`source`]: [`ExportSource`], what an export reads; [`store_source`]
 //!   implements it over an image in the store, caching compressed blobs.
 //! - [`transport`]: destination parsing and the writers.
-//! - [`inspect`]: `inspect` JSON and `history` rows; [`format`] the
+//! - [`inspect`]: `inspect` JSON and `history` rows; [`mod@format`] the
 //!   Go-template subset behind every `--format`.
 //! - [`gojson`]: JSON and timestamps byte-identical to Go's, so digests
 //!   match docker's and buildah's for the same content.
