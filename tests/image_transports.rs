@@ -24,6 +24,8 @@ struct MemSource {
     cache: Vec<Option<(Compression, BlobInfo, PathBuf)>>,
     /// Pretend layer 0's diff ID is something else (a layer changed on disk).
     wrong_diff_id: bool,
+    /// Fail halfway through layer 1, as a dying disk or a killed compressor would.
+    fail_midway: bool,
 }
 
 impl ExportSource for MemSource {
@@ -53,6 +55,10 @@ impl ExportSource for MemSource {
     ) -> Result<LayerBlob, SourceError> {
         let tar = &self.layers[index];
         let mut w = DigestWriter::new(out);
+        if self.fail_midway && index == 1 {
+            w.write_all(&tar[..tar.len() / 2])?;
+            return Err("the layer could not be read any further".into());
+        }
         match compression {
             Compression::None => w.write_all(tar)?,
             Compression::Gzip => {
@@ -166,6 +172,7 @@ fn test_image_for(platform: Platform) -> MemSource {
         cache: vec![None, None],
         layers: vec![base, top],
         wrong_diff_id: false,
+        fail_midway: false,
     }
 }
 
@@ -730,4 +737,58 @@ fn oci_layouts_always_hold_oci_manifests() {
         raw["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"
     );
+}
+
+#[test]
+fn a_failed_export_leaves_nothing_half_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut src = test_image();
+    src.fail_midway = true;
+    for (i, spec) in [
+        format!("oci:{}:x", tmp.path().join("layout").display()),
+        format!("oci-archive:{}", tmp.path().join("a.tar").display()),
+        format!("docker-archive:{}", tmp.path().join("d.tar").display()),
+        format!("dir:{}", tmp.path().join("dir").display()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let options = opts(if i == 2 {
+            Compression::None
+        } else {
+            Compression::Gzip
+        });
+        let err = export(&src, &dest(spec), &options).unwrap_err();
+        assert!(
+            err.to_string().contains("could not be read any further"),
+            "{spec}: {err}"
+        );
+    }
+    // The layout has the first layer's blob (complete, named by its
+    // digest) and nothing else: no index entry, no temp file.
+    let layout = tmp.path().join("layout");
+    assert!(!layout.join("index.json").exists());
+    let blobs: Vec<_> = fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(blobs.len(), 1);
+    let bytes = fs::read(&blobs[0]).unwrap();
+    assert_eq!(
+        blobs[0].file_name().unwrap().to_string_lossy(),
+        Digest::of(&bytes).hex()
+    );
+    assert!(!layout.read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".tmp")));
+    // No archive appears, and no temp file stays beside where it would be.
+    let mut left: Vec<String> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["dir", "layout"]);
+    assert!(!tmp.path().join("dir/manifest.json").exists());
 }

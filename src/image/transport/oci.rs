@@ -167,6 +167,7 @@ pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError>
         .map_err(io("setting permissions of"))?;
     tmp.persist(path)
         .map_err(|e| io("renaming into place")(e.error))?;
+    super::sink::sync_parent(path);
     Ok(())
 }
 

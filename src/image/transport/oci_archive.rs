@@ -69,5 +69,6 @@ pub(super) fn close_tar(
         .map_err(io("setting permissions of"))?;
     tmp.persist(file)
         .map_err(|e| io("renaming the archive into place")(e.error))?;
+    super::sink::sync_parent(file);
     Ok(())
 }

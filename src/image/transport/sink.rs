@@ -215,7 +215,20 @@ impl DirSink {
         }
         tmp.persist(&target)
             .map_err(|e| io_err("renaming blob into place", &target)(e.error))?;
+        sync_parent(&target);
         Ok(())
+    }
+}
+
+/// fsyncs the directory holding `path`, so a rename survives a crash. A
+/// failure is logged, not returned: the file is already complete and named.
+pub(super) fn sync_parent(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        log::warn!("syncing directory {}: {e}", dir.display());
     }
 }
 
