@@ -47,3 +47,5 @@ pub use transport::{
     export, export_index, export_with_progress, Destination, ExportError, ExportEvent,
     ExportOptions, Exported, ExportedIndex,
 };
+pub mod from_store;
+pub mod lookup;

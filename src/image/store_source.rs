@@ -189,7 +189,8 @@ impl ExportSource for StoreSource<'_> {
         out: &mut dyn Write,
     ) -> Result<LayerBlob, SourceError> {
         let chain = &self.chains[index];
-        let mut copy = if self.cache_blobs {
+        // An uncompressed blob would only duplicate the extracted layer.
+        let mut copy = if self.cache_blobs && compression != Compression::None {
             Some(self.store.blob_writer()?)
         } else {
             None

@@ -18,3 +18,4 @@ pub use compress::{
 pub use diff::{diff_id, write_diff_tar, DiffStats, TarOptions};
 pub use error::LayerError;
 pub use extract::{extract_layer, extract_plain, ExtractOptions, ExtractStats};
+pub mod rootfs;

@@ -35,6 +35,7 @@ mod gc;
 mod image;
 mod layer;
 mod lock;
+mod mounts;
 mod roots;
 
 use std::path::{Path, PathBuf};
