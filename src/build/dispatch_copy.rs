@@ -70,16 +70,15 @@ impl Executor<'_> {
     }
 
     /// The tree a `--from` names: an earlier stage or an image.
-    fn from_tree(
-        &mut self,
+    fn tree_of_from(
+        &self,
         state: &StageState,
         from: &str,
         stage_index: usize,
     ) -> Result<Origin, StepError> {
         let name = state.expand(from)?;
         let (layers, label) = if let Some(i) = find_stage(&self.cf, &name, stage_index) {
-            let result = self.results[i]
-                .as_ref()
+            let result = self.stage_result(i)
                 .ok_or_else(|| StepError::Invalid(format!("stage {name:?} was not built")))?;
             (result.layers.clone(), format!("stage {name:?}"))
         } else {
@@ -94,14 +93,14 @@ impl Executor<'_> {
     }
 
     pub(crate) fn dispatch_copy(
-        &mut self,
+        &self,
         state: &mut StageState,
         copy: &Copy,
     ) -> Result<(), StepError> {
         let sources = self.expand_sources(state, &copy.sources)?;
         let dest = state.expand(&copy.dest)?;
         let origin = match &copy.from {
-            Some(from) => self.from_tree(state, from, self.current)?,
+            Some(from) => self.tree_of_from(state, from, state.index)?,
             None => Origin::Context,
         };
         let tree = match &origin {
@@ -137,7 +136,7 @@ impl Executor<'_> {
         )
     }
 
-    pub(crate) fn dispatch_add(&mut self, state: &mut StageState, add: &Add) -> Result<(), StepError> {
+    pub(crate) fn dispatch_add(&self, state: &mut StageState, add: &Add) -> Result<(), StepError> {
         let sources = self.expand_sources(state, &add.sources)?;
         let dest = state.expand(&add.dest)?;
         let checksum = match &add.checksum {
@@ -180,7 +179,7 @@ impl Executor<'_> {
     /// The shared body of COPY and ADD; `add` carries ADD's extra options.
     #[allow(clippy::too_many_arguments)]
     fn copy_step(
-        &mut self,
+        &self,
         state: &mut StageState,
         keyword: &str,
         link: bool,
@@ -224,11 +223,11 @@ impl Executor<'_> {
             .cloned()
             .collect();
         if !local.is_empty() {
-            let d = sources_digest(tree, &local, &opts, &mut self.stat_cache)?;
+            let d = sources_digest(tree, &local, &opts, &mut self.stat_cache())?;
             content.update(d.hex().as_bytes());
         }
         if let Some(t) = &heredoc_tree {
-            let d = sources_digest(t, &heredoc_names, &opts, &mut self.stat_cache)?;
+            let d = sources_digest(t, &heredoc_names, &opts, &mut self.stat_cache())?;
             content.update(d.hex().as_bytes());
         }
         let mut cacheable = true;

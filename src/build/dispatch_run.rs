@@ -40,11 +40,8 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
             if let [only] = run.heredocs.as_slice() {
                 let word = cmd.trim();
                 if word.starts_with("<<") && word.trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == only.name {
-                    let body = if only.expand {
-                        only.body()
-                    } else {
-                        only.body()
-                    };
+                    // Unquoted delimiters leave expansion to the shell, as BuildKit.
+                    let body = only.body();
                     let mut argv = shell.clone();
                     argv.push(body.clone());
                     return Ok((argv, body));
@@ -63,7 +60,7 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
 }
 
 impl Executor<'_> {
-    pub(crate) fn dispatch_run(&mut self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
+    pub(crate) fn dispatch_run(&self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
         let (argv, command_text) = run_argv(state, run)?;
         let mut mounts = self.prepare_mounts(state, &run.mounts)?;
         let mut history_args: Vec<(String, String)> = state
@@ -115,7 +112,7 @@ impl Executor<'_> {
             "" => "/".to_string(),
             w => w.to_string(),
         };
-        let hostname = format!("{}", &key.hex()[..12]);
+        let hostname = key.hex()[..12].to_string();
         let sandbox_mounts = std::mem::take(&mut mounts.mounts);
         let ctx = self.layer_context();
         let result = ctx.run_step(state, key, &created_by, |merged: &Path| {
@@ -153,7 +150,7 @@ impl Executor<'_> {
     }
 
     fn prepare_mounts(
-        &mut self,
+        &self,
         state: &StageState,
         specs: &[RunMount],
     ) -> Result<PreparedMounts, StepError> {
@@ -183,8 +180,8 @@ impl Executor<'_> {
                     let (root, key) = match &spec.from {
                         Some(from) => {
                             let name = state.expand(from)?;
-                            let (layers, key) = if let Some(i) = find_stage(&self.cf, &name, self.current) {
-                                let r = self.results[i].as_ref().ok_or_else(|| {
+                            let (layers, key) = if let Some(i) = find_stage(&self.cf, &name, state.index) {
+                                let r = self.stage_result(i).ok_or_else(|| {
                                     StepError::Invalid(format!("stage {name:?} was not built"))
                                 })?;
                                 (r.layers.clone(), r.cache_key.hex())
@@ -202,9 +199,9 @@ impl Executor<'_> {
                         None => {
                             let digest = crate::build::copy_digest::sources_digest(
                                 &self.context,
-                                &[source.clone()],
+                                std::slice::from_ref(&source),
                                 &Default::default(),
-                                &mut self.stat_cache,
+                                &mut self.stat_cache(),
                             )?;
                             (self.context.rootfs().root().to_path_buf(), digest.hex())
                         }

@@ -79,7 +79,12 @@ pub fn plan(
     })
 }
 
-fn dependencies(cf: &Containerfile, i: usize, expand_from: &dyn Fn(&str) -> String) -> Vec<usize> {
+/// The earlier stages stage `i` reads from.
+pub fn dependencies(
+    cf: &Containerfile,
+    i: usize,
+    expand_from: &dyn Fn(&str) -> String,
+) -> Vec<usize> {
     let stage = &cf.stages[i];
     let mut deps = Vec::new();
     if let Some(d) = find_stage(cf, &expand_from(&stage.from.image), i) {
