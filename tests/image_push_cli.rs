@@ -65,7 +65,15 @@ fn push_to_every_transport_as_root_and_rootless() {
         sb.write("ctx/app.txt", "data\n");
         sb.write("ctx/run.sh", "#!/bin/sh\necho $GREETING\n");
         let ctx = sb.path().join("ctx");
-        let id = sb.ok(&["bud", "-q", "-t", "app", ctx.to_str().unwrap()]);
+        let id = sb.ok(&[
+            "bud",
+            "-q",
+            "--annotation",
+            "org.opencontainers.image.title=demo",
+            "-t",
+            "app",
+            ctx.to_str().unwrap(),
+        ]);
         let id = id.trim();
         let out = sb.mkdir("out");
 
@@ -89,6 +97,10 @@ fn push_to_every_transport_as_root_and_rootless() {
         assert_eq!(
             raw["layers"][0]["mediaType"],
             "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+        assert_eq!(
+            raw["annotations"]["org.opencontainers.image.title"], "demo",
+            "bud --annotation reaches the pushed manifest"
         );
 
         // A second gzip push reuses the blobs the first one cached.
