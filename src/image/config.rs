@@ -21,14 +21,6 @@ use crate::digest::Digest;
 pub enum ConfigError {
     #[error("invalid port {spec:?} in EXPOSE: {why}")]
     InvalidPort { spec: String, why: &'static str },
-    #[error(
-        "invalid duration {text:?} for HEALTHCHECK --{flag}: {why} (examples: 30s, 1m30s, 500ms)"
-    )]
-    InvalidDuration {
-        flag: String,
-        text: String,
-        why: &'static str,
-    },
     #[error("image config is not valid JSON at line {line}, column {column}: {message}")]
     Parse {
         line: usize,
@@ -274,59 +266,6 @@ pub struct Image {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub history: Vec<History>,
-}
-
-impl HealthConfig {
-    /// Parses a `HEALTHCHECK --interval/--timeout/--start-period/
-    /// --start-interval` value as Go's `time.ParseDuration` does, in
-    /// nanoseconds. Docker refuses durations between 0 and 1ms.
-    pub fn parse_duration(flag: &str, text: &str) -> Result<i64, ConfigError> {
-        let bad = |why| ConfigError::InvalidDuration {
-            flag: flag.to_string(),
-            text: text.to_string(),
-            why,
-        };
-        if text == "0" {
-            return Ok(0);
-        }
-        if text.is_empty() {
-            return Err(bad("it is empty"));
-        }
-        let mut rest = text;
-        let mut total: f64 = 0.0;
-        while !rest.is_empty() {
-            let number_len = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or(bad("a number needs a unit (ns, us, ms, s, m, h)"))?;
-            let number: f64 = rest[..number_len]
-                .parse()
-                .map_err(|_| bad("a number is malformed"))?;
-            rest = &rest[number_len..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(rest.len());
-            let scale = match &rest[..unit_len] {
-                "ns" => 1.0,
-                "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                "m" => 60e9,
-                "h" => 3600e9,
-                "" => return Err(bad("a number needs a unit (ns, us, ms, s, m, h)")),
-                _ => return Err(bad("unknown unit; use ns, us, ms, s, m or h")),
-            };
-            total += number * scale;
-            rest = &rest[unit_len..];
-        }
-        if total > i64::MAX as f64 {
-            return Err(bad("it is too long"));
-        }
-        let nanos = total.round() as i64;
-        if nanos != 0 && nanos < 1_000_000 {
-            return Err(bad("it must be 0 or at least 1ms"));
-        }
-        Ok(nanos)
-    }
 }
 
 impl Image {
@@ -707,7 +646,7 @@ impl ImageConfigBuilder {
     pub fn clamp_timestamps(&mut self, epoch: Timestamp) {
         self.image.created = Some(epoch);
         for h in &mut self.image.history {
-            if h.created.map_or(true, |c| c > epoch) {
+            if h.created.is_none_or(|c| c > epoch) {
                 h.created = Some(epoch);
             }
         }
@@ -910,26 +849,6 @@ mod tests {
         assert_eq!(img.created, Some(ts("2000-01-01T00:00:00Z")));
         assert_eq!(img.history[0].created, Some(ts("2000-01-01T00:00:00Z")));
         assert_eq!(img.history[1].created, Some(ts("1990-01-01T00:00:00Z")));
-    }
-
-    #[test]
-    fn healthcheck_durations() {
-        let d = |t| HealthConfig::parse_duration("interval", t);
-        assert_eq!(d("30s"), Ok(30_000_000_000));
-        assert_eq!(d("1m30s"), Ok(90_000_000_000));
-        assert_eq!(d("1.5h"), Ok(5_400_000_000_000));
-        assert_eq!(d("500ms"), Ok(500_000_000));
-        assert_eq!(d("0"), Ok(0));
-        for bad in ["", "30", "10x", "1.2.3s", "500us", "s"] {
-            assert!(
-                matches!(d(bad), Err(ConfigError::InvalidDuration { .. })),
-                "{bad:?}"
-            );
-        }
-        assert!(d("10x")
-            .unwrap_err()
-            .to_string()
-            .contains("HEALTHCHECK --interval"));
     }
 
     #[test]
