@@ -114,6 +114,9 @@ impl Executor<'_> {
         };
         let hostname = key.hex()[..12].to_string();
         let sandbox_mounts = std::mem::take(&mut mounts.mounts);
+        let prefix = self
+            .parallel
+            .then(|| format!("[{}] ", crate::build::plan::stage_label(&self.cf, state.index)));
         let ctx = self.layer_context();
         let result = ctx.run_step(state, key, &created_by, |merged: &Path| {
             let rootfs = Rootfs::new(merged.to_path_buf());
@@ -133,7 +136,16 @@ impl Executor<'_> {
             spec.network = network;
             spec.mounts = sandbox_mounts;
             spec.hostname = hostname;
-            let outcome = crate::sandbox::run(&spec)?;
+            let prefixer = match &prefix {
+                Some(p) => Some(Prefixer::attach(&mut spec, p)?),
+                None => None,
+            };
+            let outcome = crate::sandbox::run(&spec);
+            drop(spec);
+            if let Some(p) = prefixer {
+                p.finish();
+            }
+            let outcome = outcome?;
             if crate::sandbox::interrupted().is_some() {
                 return Err(StepError::Invalid("interrupted".to_string()));
             }
@@ -333,6 +345,50 @@ impl Executor<'_> {
             target,
         });
         Ok(())
+    }
+}
+
+/// Copies a step's stdout and stderr to ours line by line with a stage
+/// prefix, so stages running at once stay readable.
+struct Prefixer {
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Prefixer {
+    fn attach(spec: &mut RunSpec, prefix: &str) -> Result<Prefixer, StepError> {
+        let mut threads = Vec::new();
+        for to_stderr in [false, true] {
+            let (reader, writer) = std::io::pipe()?;
+            let fd: std::os::fd::OwnedFd = writer.into();
+            if to_stderr {
+                spec.stdio.stderr = Some(fd);
+            } else {
+                spec.stdio.stdout = Some(fd);
+            }
+            let prefix = prefix.to_string();
+            threads.push(std::thread::spawn(move || {
+                use std::io::{BufRead, Write};
+                for line in std::io::BufReader::new(reader).split(b'\n').map_while(Result::ok) {
+                    let mut text = prefix.clone().into_bytes();
+                    text.extend_from_slice(&line);
+                    text.push(b'\n');
+                    if to_stderr {
+                        let _ = std::io::stderr().lock().write_all(&text);
+                    } else {
+                        let _ = std::io::stdout().lock().write_all(&text);
+                    }
+                }
+            }));
+        }
+        Ok(Prefixer { threads })
+    }
+
+    /// Waits until the step's output is all copied (the write ends are
+    /// closed when the step and its spec are gone).
+    fn finish(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
     }
 }
 

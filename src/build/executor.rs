@@ -50,6 +50,8 @@ pub struct Executor<'a> {
     pub run_dir: PathBuf,
     pub stat_cache: Mutex<StatCache>,
     pub results: Mutex<Vec<Option<StageResult>>>,
+    /// Several stages may run at once: RUN output lines get a stage prefix.
+    pub parallel: bool,
 }
 
 /// Builds `req` into an image in `store`; `runroot` holds mount points.
@@ -70,7 +72,7 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
         .map_err(|e| BuildError::Plan(e.to_string()))?;
     let platform = Platform::host();
     let build_args = BuildArgs::new(req.build_args.clone());
-    let global_env = global_args(&cf, &build_args, &platform)?;
+    let mut global_env = global_args(&cf, &build_args, &platform)?;
 
     let lexer = Lexer::new(cf.escape);
     let expand_global = |w: &str| {
@@ -79,6 +81,8 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
             .unwrap_or_else(|_| w.to_string())
     };
     let plan = plan(&cf, req.target.as_deref(), &expand_global).map_err(BuildError::Plan)?;
+    // Like the platform args: usable once a stage declares `ARG TARGETSTAGE`.
+    global_env.set("TARGETSTAGE", &stage_label(&cf, plan.target));
 
     let created = match req.timestamp {
         Some(t) => Timestamp::from_unix(t)
@@ -104,6 +108,7 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
         run_dir: run_dir.clone(),
         stat_cache: Mutex::new(stat_cache),
         results: Mutex::new(vec![None; stages]),
+        parallel: plan.needed.len() > 1 && req.jobs > 1,
         cf,
     };
     for i in &plan.skipped {
@@ -355,9 +360,7 @@ impl Executor<'_> {
                 .map_err(|e| StepError::Invalid(format!("the config of {image}: {e}")))?;
             (ImageConfigBuilder::from_base(config), rec.layers.clone())
         };
-        let mut args = crate::build::args::ArgScope::default();
-        // TARGETSTAGE-style automatic args are only visible once declared.
-        let _ = &mut args;
+        let args = crate::build::args::ArgScope::default();
         Ok(StageState {
             index: i,
             config,

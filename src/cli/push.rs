@@ -45,7 +45,8 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         lease
     };
     let source = StoreImage::open(store, &rec)?;
-    let stored = crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?).ok();
+    let stored =
+        crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?).ok();
     let stored_format = stored.as_ref().map_or(ManifestFormat::Oci, |m| m.format);
     let format = match args.format.as_deref() {
         Some("docker") | Some("v2s2") => ManifestFormat::Docker,

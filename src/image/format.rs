@@ -449,9 +449,18 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
             let mut v = data;
             for name in path {
                 v = match v {
-                    // Empty fields are omitted from the serialised data, so
-                    // a missing one is nil (as in a Go map), not an error.
-                    Value::Object(m) => m.get(name).unwrap_or(&Value::Null),
+                    // Go templates name struct fields (`.OCIv1.Config`) where
+                    // the serialised form has JSON keys (`config`). Empty
+                    // fields are omitted from the serialised data, so a
+                    // missing one is nil (as in a Go map), not an error.
+                    Value::Object(m) => m
+                        .get(name)
+                        .or_else(|| {
+                            m.iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v)
+                        })
+                        .unwrap_or(&Value::Null),
                     _ => return Err(format!("can't evaluate field {name} in a {}", kind_of(v))),
                 };
             }
@@ -765,6 +774,14 @@ mod tests {
             render(r#"{{title "hello world"}}"#, &d).unwrap(),
             "Hello World"
         );
+    }
+
+    #[test]
+    fn go_field_names_find_json_keys() {
+        let d = json!({"OCIv1": {"config": {"Env": ["A=1"]}, "rootfs": {"diff_ids": []}}});
+        assert_eq!(render("{{.OCIv1.Config.Env}}", &d).unwrap(), "[A=1]");
+        assert_eq!(render("{{.OCIv1.config.Env}}", &d).unwrap(), "[A=1]");
+        assert_eq!(render("{{.OCIv1.RootFS.diff_ids}}", &d).unwrap(), "[]");
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Reference {
         let mut best: Option<(&'a Reference, MatchKind)> = None;
         for candidate in stored {
             if let Some(kind) = self.match_stored(candidate) {
-                if best.map_or(true, |(_, k)| kind > k) {
+                if best.is_none_or(|(_, k)| kind > k) {
                     best = Some((candidate, kind));
                 }
             }

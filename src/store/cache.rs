@@ -51,8 +51,8 @@ impl Store {
     }
 
     pub(crate) fn cache_entry_valid(&self, entry: &CacheEntry) -> bool {
-        entry.layer.map_or(true, |l| self.has_layer(&l))
-            && entry.blob.map_or(true, |b| self.has_blob(&b))
+        entry.layer.is_none_or(|l| self.has_layer(&l))
+            && entry.blob.is_none_or(|b| self.has_blob(&b))
     }
 
     /// Stores the entry for `key` atomically (replacing any older one).
