@@ -49,6 +49,13 @@ pub struct Expansion {
     pub unmatched: BTreeSet<String>,
 }
 
+impl Default for Lexer {
+    /// The lexer for a Containerfile without an `# escape=` directive.
+    fn default() -> Lexer {
+        Lexer::new('\\')
+    }
+}
+
 impl Lexer {
     /// A lexer with `escape` (`\` or `` ` ``, from the `# escape=` directive)
     /// and the default options.
@@ -823,6 +830,7 @@ mod tests {
 
     #[test]
     fn backtick_escape() {
+        assert_eq!(Lexer::default().escape(), '\\');
         let lexer = Lexer::new('`');
         let e = env(&[("A", "1")]);
         assert_eq!(lexer.process_word("C:\\dir`$A", &e).unwrap(), "C:\\dir$A");
