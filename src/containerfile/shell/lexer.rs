@@ -14,7 +14,9 @@
 //!
 //! One deliberate difference: BuildKit shares one word buffer between nested
 //! `${…}` words and the outer word, so `ProcessWords("a${X:-b}")` loses the
-//! `a`; here every level has its own buffer (`["ab"]`).
+//! `a`; here every level has its own buffer (`["ab"]`). Two limits guard
+//! against hostile input: `${…}` nests at most [`MAX_NESTING`] deep and a
+//! pattern holds at most [`MAX_WILDCARDS`](super::MAX_WILDCARDS) wildcards.
 
 use std::collections::BTreeSet;
 
