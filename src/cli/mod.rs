@@ -14,6 +14,7 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod prune;
 mod push;
 mod rmi;
 mod sandbox_debug;
@@ -54,6 +55,8 @@ pub enum Command {
     /// Build an image from a Containerfile.
     #[command(visible_alias = "build", alias = "build-using-dockerfile")]
     Bud(Box<bud::BudArgs>),
+    /// Manage the build cache.
+    Cache(prune::CacheArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
     /// Show an image's history.
@@ -64,6 +67,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Show an image's configuration and manifest.
     Inspect(inspect::InspectArgs),
+    /// Remove dangling images and unused layers and blobs.
+    Prune(prune::PruneArgs),
     /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
     Push(push::PushArgs),
     /// Remove images.
@@ -93,7 +98,9 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Bud(args) => bud::run(&cli.global, *args),
+        Command::Cache(args) => prune::run_cache(&cli.global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Prune(args) => prune::run(&cli.global, args),
         Command::History(args) => history::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
