@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod completion;
+mod parse;
 
 /// Options every subcommand sees.
 #[derive(Debug, Clone, clap::Args)]
@@ -42,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
+    Parse(parse::ParseArgs),
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -57,6 +60,7 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Completion(args) => completion::run(args),
+        Command::Parse(args) => parse::run(args),
     }
 }
 
