@@ -148,3 +148,20 @@ fn ast_format_matches_a_buildkit_result_file() {
         .success()
         .stdout(expected);
 }
+
+#[test]
+fn empty_continuation_lines_warn_on_stderr() {
+    let out = rbuild()
+        .args(["parse", "-f", "-"])
+        .write_stdin("FROM a\nRUN a \\\n\n b\n")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "-:2:1: Empty continuation line found in: RUN a  b",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON output");
+    assert_eq!(v["warnings"][0]["span"]["start"]["line"], 2);
+}

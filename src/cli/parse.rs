@@ -55,9 +55,14 @@ pub fn run(args: ParseArgs) -> anyhow::Result<i32> {
         )
     })?;
     let output = match args.format {
-        Format::Ast => containerfile::dump(&containerfile::parse_ast(&text, &name)?),
+        Format::Ast => {
+            let ast = containerfile::parse_ast(&text, &name)?;
+            warn(&ast.warnings);
+            containerfile::dump(&ast)
+        }
         Format::Json => {
             let cf = containerfile::parse(&text, &name)?;
+            warn(&cf.warnings);
             let out = JsonOutput {
                 format_version: JSON_FORMAT_VERSION,
                 containerfile: &cf,
@@ -70,6 +75,13 @@ pub fn run(args: ParseArgs) -> anyhow::Result<i32> {
     };
     std::io::stdout().lock().write_all(output.as_bytes())?;
     Ok(0)
+}
+
+/// Non-fatal findings go to stderr (and, for json, into the output too).
+fn warn(warnings: &[containerfile::Warning]) {
+    for w in warnings {
+        log::warn!("{}: {}", w.span.location(), w.message);
+    }
 }
 
 /// `-f FILE` (or `-` for stdin), else CONTEXT/Containerfile, else CONTEXT/Dockerfile.

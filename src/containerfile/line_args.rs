@@ -39,6 +39,10 @@ enum Phase {
 /// blanks, which can split a UTF-8 character; rbuild reads characters, so
 /// the two differ only for flags holding such characters.
 fn extract_flags(line: &str, escape: char) -> (&str, Vec<String>) {
+    // Most instructions have no flags: skip the character scan.
+    if !line.trim_start().starts_with("--") {
+        return (line.trim_start(), Vec::new());
+    }
     let chars: Vec<(usize, char)> = line.char_indices().collect();
     let n = chars.len();
     let at = |p: usize| if p < n { chars[p].0 } else { line.len() };
