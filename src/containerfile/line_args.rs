@@ -369,6 +369,23 @@ mod tests {
     }
 
     #[test]
+    fn words_match_buildkit_parse_words_test() {
+        let cases: &[(&str, &[&str])] = &[
+            ("foo", &["foo"]),
+            ("foo bar", &["foo", "bar"]),
+            ("foo\\ bar", &["foo\\ bar"]),
+            ("foo=bar", &["foo=bar"]),
+            ("foo bar 'abc xyz'", &["foo", "bar", "'abc xyz'"]),
+            ("foo bar \"abc xyz\"", &["foo", "bar", "\"abc xyz\""]),
+            ("àöû", &["àöû"]),
+            ("föo bàr \"âbc xÿz\"", &["föo", "bàr", "\"âbc xÿz\""]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_words(input, '\\'), s(want), "{input}");
+        }
+    }
+
+    #[test]
     fn env_forms() {
         assert_eq!(
             name_val("name value", "ENV", '\\').unwrap().args,
