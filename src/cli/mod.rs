@@ -14,6 +14,7 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod parse;
 mod prune;
 mod push;
 mod rmi;
@@ -83,6 +84,8 @@ pub enum Command {
     /// Internal: drive the sandbox from tests.
     #[command(name = "__sandbox-test", hide = true)]
     SandboxTest(Box<sandbox_debug::SandboxTestArgs>),
+    /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
+    Parse(parse::ParseArgs),
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Unshare(args) => unshare::run(args),
         Command::SandboxHelper => Ok(crate::sandbox::helper_main()),
         Command::SandboxTest(args) => sandbox_debug::run_test(*args),
+        Command::Parse(args) => parse::run(args),
     }
 }
 
