@@ -231,6 +231,27 @@ pub fn export_layer_threads(
     })
 }
 
+/// [`export_layer`] for a committed layer whose diff ID is known: fails with
+/// [`LayerError::DiffIdMismatch`] when the stream hashes differently (the
+/// blob written to `out` must then be discarded by the caller).
+pub fn export_layer_verified(
+    dir: &Path,
+    opts: &TarOptions,
+    compression: Compression,
+    expected_diff_id: Digest,
+    out: impl Write,
+) -> Result<Exported> {
+    let exported = export_layer(dir, opts, compression, out)?;
+    if exported.diff_id != expected_diff_id {
+        return Err(LayerError::DiffIdMismatch {
+            dir: dir.to_path_buf(),
+            expected: expected_diff_id,
+            found: exported.diff_id,
+        });
+    }
+    Ok(exported)
+}
+
 /// A stream format recognised by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamFormat {
@@ -321,6 +342,22 @@ mod tests {
             }
         }
         assert!("lz4".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn verified_export_catches_a_changed_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"one").unwrap();
+        let opts = TarOptions::default();
+        let (id, _) = crate::layer::diff_id(dir.path(), &opts).unwrap();
+        let ok = export_layer_verified(dir.path(), &opts, Compression::Gzip, id, io::sink());
+        assert_eq!(ok.unwrap().diff_id, id);
+        std::fs::write(dir.path().join("f"), b"two").unwrap();
+        let err = export_layer_verified(dir.path(), &opts, Compression::Gzip, id, io::sink());
+        assert!(
+            matches!(err, Err(LayerError::DiffIdMismatch { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -101,6 +101,17 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
+    /// A re-export hashed to another diff ID than the one recorded at commit.
+    #[error(
+        "layer {dir:?} no longer matches its diff ID: expected {expected}, the tar stream hashes \
+         to {found}; the extracted layer was modified after commit — remove it and pull or \
+         build it again"
+    )]
+    DiffIdMismatch {
+        dir: PathBuf,
+        expected: crate::digest::Digest,
+        found: crate::digest::Digest,
+    },
     /// A worker thread pool could not be started.
     #[error("starting compression threads: {0}")]
     Threads(String),
