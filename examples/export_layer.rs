@@ -77,7 +77,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!(r#"{{"diff_id":"{digest}","diff_size":{size}}}"#);
         return Ok(());
     }
-    let out: Box<dyn Write> = match &args.out {
+    let out: Box<dyn Write + Send> = match &args.out {
         Some(p) => Box::new(BufWriter::with_capacity(1 << 20, File::create(p)?)),
         None => Box::new(io::sink()),
     };

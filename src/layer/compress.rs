@@ -18,12 +18,16 @@ use serde::{Deserialize, Serialize};
 use super::diff::{write_diff_tar, DiffStats, TarOptions};
 use super::error::{LayerError, Result};
 use super::pgzip::ParGzEncoder;
+use super::pipe;
 use crate::digest::{Digest, DigestWriter};
 
 /// gzip level: fast; zlib-rs at level 1 keeps the CPU cost near sha256's.
 pub const GZIP_LEVEL: u32 = 1;
 /// zstd level, as `zstd -3` (the CLI default).
 pub const ZSTD_LEVEL: i32 = 3;
+
+/// zstd job size: a fixed value, so output stays independent of the thread count.
+pub const ZSTD_JOB_SIZE: u32 = 2 << 20;
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -146,6 +150,9 @@ impl<W: Write> Compressor<W> {
                 // Always ≥ 1 worker: single-threaded mode (0) frames output differently.
                 enc.multithread(threads as u32)?;
                 enc.include_checksum(true)?;
+                // Smaller jobs than libzstd's default (4 × window = 8 MiB at
+                // level 3) keep the in-flight buffers, and so peak RSS, low.
+                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
                 Compressor::Zstd(enc)
             }
         })
@@ -187,7 +194,7 @@ pub fn export_layer(
     dir: &Path,
     opts: &TarOptions,
     compression: Compression,
-    out: impl Write,
+    out: impl Write + Send,
 ) -> Result<Exported> {
     export_layer_threads(dir, opts, compression, default_threads(), out)
 }
@@ -199,7 +206,7 @@ pub fn export_layer_threads(
     opts: &TarOptions,
     compression: Compression,
     threads: usize,
-    out: impl Write,
+    out: impl Write + Send,
 ) -> Result<Exported> {
     if compression == Compression::None {
         let mut blob = DigestWriter::new(out);
@@ -214,20 +221,33 @@ pub fn export_layer_threads(
             stats,
         });
     }
-    let blob = DigestWriter::new(out);
-    let compressor = Compressor::new(compression, threads, blob).map_err(LayerError::Write)?;
-    let mut tar = DigestWriter::new(compressor);
-    let stats = write_diff_tar(dir, opts, &mut tar)?;
-    let (compressor, diff_id, diff_size) = tar.finish();
-    let blob = compressor.finish().map_err(LayerError::Write)?;
-    let (_, blob_digest, blob_size) = blob.finish();
-    Ok(Exported {
-        diff_id,
-        diff_size,
-        blob_digest,
-        blob_size,
-        compression,
-        stats,
+    std::thread::scope(|scope| {
+        let (pipe, output) = pipe::spawn(scope, out);
+        let compressed = (|| {
+            let compressor =
+                Compressor::new(compression, threads, pipe).map_err(LayerError::Write)?;
+            let mut tar = DigestWriter::new(compressor);
+            let stats = write_diff_tar(dir, opts, &mut tar)?;
+            let (compressor, diff_id, diff_size) = tar.finish();
+            let pipe = compressor.finish().map_err(LayerError::Write)?;
+            pipe.close().map_err(LayerError::Write)?;
+            Ok((stats, diff_id, diff_size))
+        })();
+        // The output thread's own error (disk full…) explains a broken pipe
+        // better than the pipe does, so it wins.
+        let written = output
+            .join()
+            .map_err(|_| LayerError::Write(io::Error::other("the layer output thread panicked")))?;
+        let (_, blob_digest, blob_size) = written.map_err(LayerError::Write)?;
+        let (stats, diff_id, diff_size) = compressed?;
+        Ok(Exported {
+            diff_id,
+            diff_size,
+            blob_digest,
+            blob_size,
+            compression,
+            stats,
+        })
     })
 }
 
@@ -239,7 +259,7 @@ pub fn export_layer_verified(
     opts: &TarOptions,
     compression: Compression,
     expected_diff_id: Digest,
-    out: impl Write,
+    out: impl Write + Send,
 ) -> Result<Exported> {
     let exported = export_layer(dir, opts, compression, out)?;
     if exported.diff_id != expected_diff_id {

@@ -30,6 +30,7 @@ pub mod diff;
 pub mod error;
 pub mod extract;
 pub mod pgzip;
+mod pipe;
 mod scoped;
 pub mod tar_writer;
 pub mod xattrs;
