@@ -390,29 +390,41 @@ fn umoci_unpacks_gzip_and_skopeo_decompresses_zstd() {
         Path::new("bin/tool")
     );
 
-    // zstd → skopeo copy --dest-decompress gives back the tar.
-    let mut zst = Vec::new();
-    let exported = export_layer_threads(&dir, &opts, Compression::Zstd, 2, &mut zst).unwrap();
-    let layout = tmp.path().join("oci-zstd");
-    oci_layout(&layout, &zst, &exported);
-    let out = tmp.path().join("dir-out");
-    run(Command::new("skopeo")
-        .args(["copy", "--dest-decompress"])
-        .arg(format!("oci:{}:t", layout.display()))
-        .arg(format!("dir:{}", out.display())));
-    let mut found = false;
-    for entry in fs::read_dir(&out).unwrap() {
-        let mut bytes = Vec::new();
-        fs::File::open(entry.unwrap().path())
-            .unwrap()
-            .read_to_end(&mut bytes)
-            .unwrap();
-        found |= bytes == tar_bytes;
+    // zstd and gzip → skopeo (Go's decompressors) copy --dest-decompress
+    // gives back the tar. A random file makes gzip store some segments raw.
+    let mut x: u64 = 99;
+    let random: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (x >> 56) as u8
+        })
+        .collect();
+    fs::write(dir.join("random"), &random).unwrap();
+    let tar_bytes = tar_of(&dir, &opts);
+    for compression in [Compression::Zstd, Compression::Gzip] {
+        let mut blob = Vec::new();
+        let exported = export_layer_threads(&dir, &opts, compression, 2, &mut blob).unwrap();
+        let layout = tmp.path().join(format!("oci-{compression}"));
+        oci_layout(&layout, &blob, &exported);
+        let out = tmp.path().join(format!("dir-out-{compression}"));
+        run(Command::new("skopeo")
+            .args(["copy", "--dest-decompress"])
+            .arg(format!("oci:{}:t", layout.display()))
+            .arg(format!("dir:{}", out.display())));
+        let mut found = false;
+        for entry in fs::read_dir(&out).unwrap() {
+            let mut bytes = Vec::new();
+            fs::File::open(entry.unwrap().path())
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
+            found |= bytes == tar_bytes;
+        }
+        assert!(
+            found,
+            "skopeo did not decompress the {compression} layer to the original tar"
+        );
     }
-    assert!(
-        found,
-        "skopeo did not decompress the zstd layer to the original tar"
-    );
 }
 
 /// Inside a user namespace (as a rootless build runs), whiteouts can be
