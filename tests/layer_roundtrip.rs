@@ -370,6 +370,7 @@ fn umoci_unpacks_gzip_and_skopeo_decompresses_zstd() {
     // gzip → umoci unpack.
     let mut gz = Vec::new();
     let exported = export_layer_threads(&dir, &opts, Compression::Gzip, 2, &mut gz).unwrap();
+    assert_eq!(exported.diff_id, Digest::of(&tar_bytes));
     let layout = tmp.path().join("oci-gz");
     oci_layout(&layout, &gz, &exported);
     let bundle = tmp.path().join("bundle");
