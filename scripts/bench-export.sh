@@ -4,6 +4,7 @@
 # issue names, for zstd and gzip, plus the diff-ID-only hash pass.
 #
 #   scripts/bench-export.sh [WORKDIR] [SIZE_MIB]
+#   ONLY=zstd scripts/bench-export.sh    # only the measurements matching ONLY
 #
 # Prints the median of 3 runs of each command — wall seconds, CPU seconds
 # (user + sys of every process in the pipeline) — and the peak RSS (from
@@ -45,6 +46,7 @@ results=$(mktemp)
 measure() {
     local name=$1
     shift
+    [[ $name =~ ${ONLY:-.} ]] || return 0
     local times=() cpus=() rss=0
     for _ in $(seq 1 $runs); do
         local log
@@ -77,6 +79,7 @@ measure baseline-hash "$tarpipe | openssl dgst -sha256"
 measure rbuild-diff-id "$bin '$data' --diff-id-only"
 
 ratio() {
+    grep -q "^$1 " "$results" && grep -q "^$2 " "$results" || return 0
     awk -v a="$1" -v b="$2" '$1==a {x=$2; xc=$4} $1==b {y=$2; yc=$4}
         END {printf "%s / %s = %.2f wall, %.2f CPU\n", a, b, x/y, xc/yc}' "$results"
 }
