@@ -70,6 +70,12 @@ fn upper_dir(root: &Path) {
         fs::hard_link(root.join("gone"), root.join("etc/gone-too")).unwrap();
         mknod(&root.join("null"), libc::S_IFCHR | 0o666, 1, 3);
         std::os::unix::fs::lchown(root.join("etc/app/config"), Some(1000), Some(1001)).unwrap();
+        // File capabilities (v2): permitted = CAP_DAC_OVERRIDE | CAP_FOWNER =
+        // 0x0a, a '\n' byte inside a PAX record.
+        let mut cap = 0x0200_0001u32.to_le_bytes().to_vec();
+        cap.extend_from_slice(&[0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        fs::write(root.join("ping"), b"elf").unwrap();
+        xattr::set(root.join("ping"), "security.capability", &cap).unwrap();
     }
     // fuse-overlayfs whiteout form.
     fs::write(root.join("etc/.wh.removed"), b"").unwrap();
@@ -202,6 +208,11 @@ fn diff_maps_overlay_to_oci_and_round_trips_bit_for_bit() {
     if is_root() {
         let cfg = fs::metadata(dest.join("etc/app/config")).unwrap();
         assert_eq!((cfg.uid(), cfg.gid()), (1000, 1001));
+        let cap = xattr::get(dest.join("ping"), "security.capability").unwrap();
+        assert_eq!(
+            cap,
+            xattr::get(upper.join("ping"), "security.capability").unwrap()
+        );
         assert_eq!(stats.whiteouts, 3);
     }
     assert_eq!(

@@ -32,6 +32,7 @@ pub mod extract;
 pub mod pgzip;
 mod pipe;
 mod scoped;
+pub mod tar_reader;
 pub mod tar_writer;
 pub mod xattrs;
 
