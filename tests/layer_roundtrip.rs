@@ -498,3 +498,85 @@ fn extraction_in_a_user_namespace_keeps_whiteouts_and_skips_devices() {
     assert!(!dest.join("null").exists());
     assert_eq!(fs::read(dest.join("file")).unwrap(), b"x");
 }
+
+/// A plain unprivileged user (no user namespace, single-id rootless mode)
+/// can still extract a layer: Linux >= 5.8 lets anyone make the 0/0
+/// whiteout device, device nodes are skipped with a warning, and owners are
+/// left alone when not preserved.
+#[test]
+fn unprivileged_extraction_makes_whiteouts_and_skips_devices() {
+    if std::env::var_os("RBUILD_LAYER_UNPRIV_CHILD").is_some() {
+        let src = std::env::var_os("RBUILD_LAYER_SRC").unwrap();
+        let dest = std::env::var_os("RBUILD_LAYER_DEST").unwrap();
+        let stats = extract_layer(
+            fs::File::open(src).unwrap(),
+            Path::new(&dest),
+            &ExtractOptions {
+                preserve_owners: false,
+            },
+        )
+        .unwrap();
+        assert_eq!((stats.whiteouts, stats.devices_skipped), (1, 1));
+        // With owners preserved, the foreign owner is a clear error.
+        let err = extract_layer(
+            fs::File::open(std::env::var_os("RBUILD_LAYER_SRC").unwrap()).unwrap(),
+            &Path::new(&dest).join("again"),
+            &ExtractOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, rbuild::layer::LayerError::Chown { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("/etc/subuid"), "{err}");
+        return;
+    }
+    let has_user = Command::new("id")
+        .arg("rbtest")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !is_root() || !has_user {
+        eprintln!("skipped: needs root and the rbtest user");
+        return;
+    }
+    // A world-readable copy of this test binary, run as rbtest.
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let exe = tmp.path().join("tests");
+    fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let layer = tmp.path().join("layer");
+    fs::create_dir(&layer).unwrap();
+    mknod(&layer.join("deleted"), libc::S_IFCHR, 0, 0);
+    mknod(&layer.join("null"), libc::S_IFCHR | 0o666, 1, 3);
+    fs::write(layer.join("owned"), b"x").unwrap();
+    std::os::unix::fs::lchown(layer.join("owned"), Some(4242), Some(4242)).unwrap();
+    let src = tmp.path().join("layer.tar");
+    fs::write(&src, tar_of(&layer, &TarOptions::default())).unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o644)).unwrap();
+    let dest = tmp.path().join("dest");
+    let out = Command::new("runuser")
+        .args(["-u", "rbtest", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "unprivileged_extraction_makes_whiteouts_and_skips_devices",
+            "--nocapture",
+        ])
+        .env("RBUILD_LAYER_UNPRIV_CHILD", "1")
+        .env("RBUILD_LAYER_SRC", &src)
+        .env("RBUILD_LAYER_DEST", &dest)
+        .env("HOME", tmp.path())
+        .env("XDG_RUNTIME_DIR", tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wh = fs::symlink_metadata(dest.join("deleted")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&wh.file_type()) && wh.rdev() == 0);
+    assert!(!dest.join("null").exists());
+}

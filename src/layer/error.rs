@@ -64,8 +64,8 @@ pub enum LayerError {
     /// The 0/0 character device an overlay whiteout needs could not be made.
     #[error(
         "layer entry #{index} {entry:?}: creating the overlay whiteout {path:?} (a 0/0 character \
-         device) was refused: {source}; whiteouts need root, or a user namespace on Linux >= 5.8 \
-         over a filesystem that allows them"
+         device) was refused: {source}; Linux >= 5.8 lets any user make one, older kernels need \
+         root (CAP_MKNOD), and the layer store's filesystem or a security module may forbid it"
     )]
     WhiteoutRefused {
         index: u64,
@@ -112,9 +112,6 @@ pub enum LayerError {
         expected: crate::digest::Digest,
         found: crate::digest::Digest,
     },
-    /// A worker thread pool could not be started.
-    #[error("starting compression threads: {0}")]
-    Threads(String),
 }
 
 fn entry_suffix(entry: &Option<String>) -> String {

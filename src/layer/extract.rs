@@ -15,9 +15,10 @@
 //! `.wh.NAME` → a 0/0 character device `NAME`, `.wh..wh..opq` → the xattr
 //! `user.overlay.opaque=y` on its directory. Owners, modes, mtimes, allowed
 //! xattrs, symlinks and hardlinks are kept; device nodes are made when the
-//! kernel allows (never inside a user namespace), else skipped with a
-//! warning. Directory modes and mtimes are applied last, once nothing more
-//! is created inside them. The diff ID is hashed from the uncompressed
+//! kernel allows (not in a user namespace, not unprivileged), else skipped
+//! with a warning; 0/0 whiteout devices any user may make (Linux >= 5.8).
+//! Directory modes and mtimes are applied last, once nothing more is
+//! created inside them. The diff ID is hashed from the uncompressed
 //! stream as it is read.
 
 use std::collections::HashSet;
