@@ -221,25 +221,37 @@ pub fn export_layer_threads(
             stats,
         });
     }
+    // Three stages on their own threads, as `tar | tee >(sha256) | zstd |
+    // sha256` runs as processes: this thread walks and reads, one thread
+    // hashes the tar (diff ID), the compressor's workers compress, one
+    // thread hashes and writes the blob.
     std::thread::scope(|scope| {
         let (pipe, output) = pipe::spawn(scope, out);
+        let (tar_hash, tar_hasher) = pipe::spawn(scope, io::sink());
         let compressed = (|| {
             let compressor =
                 Compressor::new(compression, threads, pipe).map_err(LayerError::Write)?;
-            let mut tar = DigestWriter::new(compressor);
-            let stats = write_diff_tar(dir, opts, &mut tar)?;
-            let (compressor, diff_id, diff_size) = tar.finish();
-            let pipe = compressor.finish().map_err(LayerError::Write)?;
+            let mut tee = Tee {
+                main: compressor,
+                copy: tar_hash,
+            };
+            let stats = write_diff_tar(dir, opts, &mut tee)?;
+            tee.copy.close().map_err(LayerError::Write)?;
+            let pipe = tee.main.finish().map_err(LayerError::Write)?;
             pipe.close().map_err(LayerError::Write)?;
-            Ok((stats, diff_id, diff_size))
+            Ok(stats)
         })();
+        let (_, diff_id, diff_size) = tar_hasher
+            .join()
+            .map_err(|_| LayerError::Write(io::Error::other("the tar hashing thread panicked")))?
+            .map_err(LayerError::Write)?;
         // The output thread's own error (disk full…) explains a broken pipe
         // better than the pipe does, so it wins.
         let written = output
             .join()
             .map_err(|_| LayerError::Write(io::Error::other("the layer output thread panicked")))?;
         let (_, blob_digest, blob_size) = written.map_err(LayerError::Write)?;
-        let (stats, diff_id, diff_size) = compressed?;
+        let stats = compressed?;
         Ok(Exported {
             diff_id,
             diff_size,
@@ -249,6 +261,25 @@ pub fn export_layer_threads(
             stats,
         })
     })
+}
+
+/// Writes everything to `main` and a copy to `copy`.
+struct Tee<A, B> {
+    main: A,
+    copy: B,
+}
+
+impl<A: Write, B: Write> Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.main.write(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.main.flush()?;
+        self.copy.flush()
+    }
 }
 
 /// [`export_layer`] for a committed layer whose diff ID is known: fails with
