@@ -194,7 +194,7 @@ pub fn export_layer(
     dir: &Path,
     opts: &TarOptions,
     compression: Compression,
-    out: impl Write + Send,
+    out: impl Write,
 ) -> Result<Exported> {
     export_layer_threads(dir, opts, compression, default_threads(), out)
 }
@@ -206,7 +206,7 @@ pub fn export_layer_threads(
     opts: &TarOptions,
     compression: Compression,
     threads: usize,
-    out: impl Write + Send,
+    out: impl Write,
 ) -> Result<Exported> {
     if compression == Compression::None {
         let mut blob = DigestWriter::new(out);
@@ -221,37 +221,39 @@ pub fn export_layer_threads(
             stats,
         });
     }
-    // Three stages on their own threads, as `tar | tee >(sha256) | zstd |
-    // sha256` runs as processes: this thread walks and reads, one thread
-    // hashes the tar (diff ID), the compressor's workers compress, one
-    // thread hashes and writes the blob.
+    // Stages on their own threads, as `tar | tee >(sha256) | zstd | sha256`
+    // runs as processes: one thread walks and reads, one hashes the tar
+    // (diff ID), the compressor's workers compress, and this thread hashes
+    // and writes the blob (so `out` need not be `Send`).
     std::thread::scope(|scope| {
-        let (pipe, output) = pipe::spawn(scope, out);
-        let (tar_hash, tar_hasher) = pipe::spawn(scope, io::sink());
-        let compressed = (|| {
-            let compressor =
-                Compressor::new(compression, threads, pipe).map_err(LayerError::Write)?;
-            let mut tee = Tee {
-                main: compressor,
-                copy: tar_hash,
-            };
-            let stats = write_diff_tar(dir, opts, &mut tee)?;
-            tee.copy.close().map_err(LayerError::Write)?;
-            let pipe = tee.main.finish().map_err(LayerError::Write)?;
-            pipe.close().map_err(LayerError::Write)?;
-            Ok(stats)
-        })();
-        let (_, diff_id, diff_size) = tar_hasher
-            .join()
-            .map_err(|_| LayerError::Write(io::Error::other("the tar hashing thread panicked")))?
-            .map_err(LayerError::Write)?;
-        // The output thread's own error (disk full…) explains a broken pipe
-        // better than the pipe does, so it wins.
-        let written = output
-            .join()
-            .map_err(|_| LayerError::Write(io::Error::other("the layer output thread panicked")))?;
+        let (pipe, receiver) = pipe::channel();
+        let producer = scope.spawn(move || -> Result<(DiffStats, Digest, u64)> {
+            let (tar_hash, tar_hasher) = pipe::spawn(scope, io::sink());
+            let compressed = (|| {
+                let compressor =
+                    Compressor::new(compression, threads, pipe).map_err(LayerError::Write)?;
+                let mut tee = Tee {
+                    main: compressor,
+                    copy: tar_hash,
+                };
+                let stats = write_diff_tar(dir, opts, &mut tee)?;
+                tee.copy.close().map_err(LayerError::Write)?;
+                let pipe = tee.main.finish().map_err(LayerError::Write)?;
+                pipe.close().map_err(LayerError::Write)?;
+                Ok(stats)
+            })();
+            let (_, diff_id, diff_size) = tar_hasher
+                .join()
+                .map_err(|_| panicked("tar hashing"))?
+                .map_err(LayerError::Write)?;
+            Ok((compressed?, diff_id, diff_size))
+        });
+        let written = receiver.drain_into(out);
+        let produced = producer.join().map_err(|_| panicked("layer walking"))?;
+        // The output's own error (disk full…) explains the producer's broken
+        // pipe better than the pipe does, so it wins.
         let (_, blob_digest, blob_size) = written.map_err(LayerError::Write)?;
-        let stats = compressed?;
+        let (stats, diff_id, diff_size) = produced?;
         Ok(Exported {
             diff_id,
             diff_size,
@@ -261,6 +263,10 @@ pub fn export_layer_threads(
             stats,
         })
     })
+}
+
+fn panicked(what: &str) -> LayerError {
+    LayerError::Write(io::Error::other(format!("the {what} thread panicked")))
 }
 
 /// Writes everything to `main` and a copy to `copy`.
@@ -290,7 +296,7 @@ pub fn export_layer_verified(
     opts: &TarOptions,
     compression: Compression,
     expected_diff_id: Digest,
-    out: impl Write + Send,
+    out: impl Write,
 ) -> Result<Exported> {
     let exported = export_layer(dir, opts, compression, out)?;
     if exported.diff_id != expected_diff_id {

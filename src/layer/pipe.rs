@@ -27,30 +27,48 @@ pub struct PipeWriter {
 /// everything written to it.
 pub type Written<W> = io::Result<(W, Digest, u64)>;
 
-/// Starts the output thread in `scope`, writing to `out`.
-pub fn spawn<'scope, W: Write + Send + 'scope>(
-    scope: &'scope Scope<'scope, '_>,
-    out: W,
-) -> (PipeWriter, ScopedJoinHandle<'scope, Written<W>>) {
+/// The consuming end of a pipe: [`PipeReceiver::drain_into`] writes
+/// everything sent to an output, on whichever thread calls it.
+pub struct PipeReceiver {
+    rx: Receiver<Vec<u8>>,
+    back: SyncSender<Vec<u8>>,
+}
+
+/// A bounded pipe between two threads.
+pub fn channel() -> (PipeWriter, PipeReceiver) {
     let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
     let (back_tx, back_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
-    let handle = scope.spawn(move || {
-        let mut hashed = DigestWriter::new(out);
-        for mut buf in rx {
-            hashed.write_all(&buf)?;
-            buf.clear();
-            // Full or closed: the buffer is simply freed.
-            let _ = back_tx.try_send(buf);
-        }
-        hashed.flush()?;
-        Ok(hashed.finish())
-    });
     let pipe = PipeWriter {
         tx: Some(tx),
         recycled: back_rx,
         buf: Vec::with_capacity(BUF),
     };
-    (pipe, handle)
+    (pipe, PipeReceiver { rx, back: back_tx })
+}
+
+impl PipeReceiver {
+    /// Hashes and writes every buffer until the writer closes; stops at the
+    /// first write error (the writer then sees a broken pipe).
+    pub fn drain_into<W: Write>(self, out: W) -> Written<W> {
+        let mut hashed = DigestWriter::new(out);
+        for mut buf in self.rx {
+            hashed.write_all(&buf)?;
+            buf.clear();
+            // Full or closed: the buffer is simply freed.
+            let _ = self.back.try_send(buf);
+        }
+        hashed.flush()?;
+        Ok(hashed.finish())
+    }
+}
+
+/// Starts a thread in `scope` that hashes and writes to `out`.
+pub fn spawn<'scope, W: Write + Send + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    out: W,
+) -> (PipeWriter, ScopedJoinHandle<'scope, Written<W>>) {
+    let (pipe, receiver) = channel();
+    (pipe, scope.spawn(move || receiver.drain_into(out)))
 }
 
 impl PipeWriter {
