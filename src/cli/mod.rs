@@ -134,8 +134,13 @@ fn report(err: &anyhow::Error) -> i32 {
         }
     }
     let mut message = format!("Error: {err}");
+    // Many errors already quote their cause in their own text: show each
+    // piece of the chain once.
     for cause in err.chain().skip(1) {
-        message.push_str(&format!(": {cause}"));
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
+        }
     }
     eprintln!("{message}");
     125
