@@ -1,6 +1,7 @@
-//! End to end with the kernel's overlayfs (root only): changes made through
-//! a real overlay mount → the upper dir's diff tar → extracted as a new
-//! lowerdir → mounted again, the merged view is the same as the original.
+//! Layer tests that need real mounts (root only): changes made through a
+//! kernel overlay mount → the upper dir's diff tar → extracted as a new
+//! lowerdir → mounted again gives the same merged view; and a file that
+//! changes while it is exported is an error.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -140,9 +141,9 @@ fn kernel_overlay_diff_round_trips_through_a_layer() {
     );
 }
 
-/// A file whose content changes while it is archived (here a procfs file, /proc/version,
-/// bind-mounted into the layer: size 0 at lstat, bytes when read) stops the
-/// export with an error naming it, rather than a corrupt or wrong tar.
+/// A file whose content changes while it is archived (here /proc/version
+/// bind-mounted into the layer: size 0 at lstat, bytes when read) stops
+/// the export with an error naming it, rather than a corrupt or wrong tar.
 #[test]
 fn a_file_changing_during_export_is_an_error() {
     if !is_root() {
