@@ -98,7 +98,7 @@ pub fn build(
     };
     let run_dir = runroot.join(format!("build-{}", std::process::id()));
     let lease = store.lease()?;
-    let stat_cache = StatCache::load(store.root().join("cache").join("context-stat.json"));
+    let stat_cache = StatCache::load(store.context_stat_cache_path());
     let stages = cf.stages.len();
     let ex = Executor {
         store,
