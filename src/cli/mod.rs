@@ -8,8 +8,20 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod bud;
 mod completion;
+mod history;
+mod images;
+mod import;
+mod inspect;
 mod parse;
+mod prune;
+mod push;
+mod rmi;
+mod sandbox_debug;
+mod store_access;
+mod tag;
+mod unshare;
 
 /// Options every subcommand sees.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,10 +53,39 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a Containerfile.
+    #[command(visible_alias = "build", alias = "build-using-dockerfile")]
+    Bud(Box<bud::BudArgs>),
+    /// Manage the build cache.
+    Cache(prune::CacheArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Show an image's history.
+    History(history::HistoryArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Make an image from a rootfs tarball or directory.
+    Import(import::ImportArgs),
+    /// Show an image's configuration and manifest.
+    Inspect(inspect::InspectArgs),
     /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
     Parse(parse::ParseArgs),
+    /// Remove dangling images and unused layers and blobs.
+    Prune(prune::PruneArgs),
+    /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
+    Push(push::PushArgs),
+    /// Remove images.
+    Rmi(rmi::RmiArgs),
+    /// Add names to an image.
+    Tag(tag::TagArgs),
+    /// Run a command inside rbuild's user namespace (as `buildah unshare`).
+    Unshare(unshare::UnshareArgs),
+    /// Internal: the re-executed RUN sandbox helper.
+    #[command(name = "__sandbox-helper", hide = true)]
+    SandboxHelper,
+    /// Internal: drive the sandbox from tests.
+    #[command(name = "__sandbox-test", hide = true)]
+    SandboxTest(Box<sandbox_debug::SandboxTestArgs>),
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -59,8 +100,21 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Bud(args) => bud::run(&cli.global, *args),
+        Command::Cache(args) => prune::run_cache(&cli.global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Prune(args) => prune::run(&cli.global, args),
+        Command::History(args) => history::run(&cli.global, args),
+        Command::Images(args) => images::run(&cli.global, args),
+        Command::Import(args) => import::run(&cli.global, args),
+        Command::Inspect(args) => inspect::run(&cli.global, args),
         Command::Parse(args) => parse::run(args),
+        Command::Push(args) => push::run(&cli.global, args),
+        Command::Rmi(args) => rmi::run(&cli.global, args),
+        Command::Tag(args) => tag::run(&cli.global, args),
+        Command::Unshare(args) => unshare::run(args),
+        Command::SandboxHelper => Ok(crate::sandbox::helper_main()),
+        Command::SandboxTest(args) => sandbox_debug::run_test(*args),
     }
 }
 

@@ -21,6 +21,7 @@ mod json;
 mod line_args;
 mod parser;
 pub mod printer;
+pub mod shell;
 mod source;
 pub mod span;
 

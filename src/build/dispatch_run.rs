@@ -1,0 +1,438 @@
+//! RUN: the command in the sandbox over the stage's merged view, with its
+//! `--mount`s (bind, cache, tmpfs, secret), network, user, workdir and a
+//! clean environment. Nothing under a mount target reaches the layer.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::build::error::StepError;
+use crate::build::executor::Executor;
+use crate::build::plan::find_stage;
+use crate::build::request::{NetworkMode, SecretSource};
+use crate::build::stage::StageState;
+use crate::build::step::{StepResult, View};
+use crate::build::userdb::resolve_user;
+use crate::containerfile::{Command, MountType, Run, RunMount};
+use crate::image::created_by;
+use crate::image::lookup::lookup_image;
+use crate::layer::rootfs::Rootfs;
+use crate::sandbox::{MountKind, Network, RunSpec, SandboxMount};
+
+/// Mounts of one RUN, with what must stay alive while it runs.
+#[derive(Default)]
+struct PreparedMounts {
+    mounts: Vec<SandboxMount>,
+    env: Vec<(String, String)>,
+    views: Vec<View>,
+    temp: Vec<tempfile::TempDir>,
+    key_parts: Vec<String>,
+}
+
+/// The argv of a RUN: shell form through SHELL, exec form as is, and a
+/// lone heredoc (`RUN <<EOF`) run as a script.
+fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), StepError> {
+    let shell = crate::build::dispatch::shell_of(state);
+    match &run.command {
+        Command::Exec(v) => Ok((v.clone(), serde_json::to_string(v).unwrap_or_default())),
+        Command::Shell(cmd) => {
+            let mut script = cmd.clone();
+            if let [only] = run.heredocs.as_slice() {
+                let word = cmd.trim();
+                if word.starts_with("<<")
+                    && word
+                        .trim_start_matches("<<")
+                        .trim_start_matches('-')
+                        .trim_matches(|c| c == '"' || c == '\'')
+                        == only.name
+                {
+                    // Unquoted delimiters leave expansion to the shell, as BuildKit.
+                    let body = only.body();
+                    let mut argv = shell.clone();
+                    argv.push(body.clone());
+                    return Ok((argv, body));
+                }
+            }
+            for h in &run.heredocs {
+                script.push('\n');
+                script.push_str(&h.content);
+                script.push_str(&h.name);
+            }
+            let mut argv = shell;
+            argv.push(script.clone());
+            Ok((argv, script))
+        }
+    }
+}
+
+impl Executor<'_> {
+    pub(crate) fn dispatch_run(&self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
+        let (argv, command_text) = run_argv(state, run)?;
+        let mut mounts = self.prepare_mounts(state, &run.mounts)?;
+        let mut history_args: Vec<(String, String)> = state
+            .args
+            .values()
+            .into_iter()
+            .filter(|(k, _)| !crate::build::args::is_proxy_arg(k))
+            .collect();
+        history_args.sort();
+        let created_by = created_by::run(&history_args, &command_text);
+        let network = match run.network {
+            crate::containerfile::NetworkMode::None => Network::None,
+            crate::containerfile::NetworkMode::Host => Network::Host,
+            crate::containerfile::NetworkMode::Default => match self.req.network {
+                NetworkMode::None => Network::None,
+                NetworkMode::Host => Network::Host,
+            },
+        };
+        let fingerprint = state.runtime_fingerprint();
+        let key = state.chain_key(&[
+            &run.origin.original,
+            &command_text,
+            &fingerprint,
+            &format!("{network:?}"),
+            &mounts.key_parts.join("\n"),
+        ]);
+
+        // The environment: image ENV wins over ARG values; proxies last.
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut set = |k: &str, v: &str| {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v.to_string()));
+        };
+        for (k, v) in state.args.values() {
+            set(&k, &v);
+        }
+        for e in &state.config.image().config.env {
+            let (k, v) = e.split_once('=').unwrap_or((e, ""));
+            set(k, v);
+        }
+        for (k, v) in &state.proxies {
+            set(k, v);
+        }
+        for (k, v) in &mounts.env {
+            set(k, v);
+        }
+        let user_spec = state.config.image().config.user.clone();
+        let workdir = match state.config.image().config.working_dir.as_str() {
+            "" => "/".to_string(),
+            w => w.to_string(),
+        };
+        let hostname = key.hex()[..12].to_string();
+        let sandbox_mounts = std::mem::take(&mut mounts.mounts);
+        let prefix = self.parallel.then(|| {
+            format!(
+                "[{}] ",
+                crate::build::plan::stage_label(&self.cf, state.index)
+            )
+        });
+        let ctx = self.layer_context();
+        let result = ctx.run_step(state, key, &created_by, |merged: &Path| {
+            let rootfs = Rootfs::new(merged.to_path_buf());
+            let user = resolve_user(
+                &rootfs,
+                if user_spec.is_empty() {
+                    "0"
+                } else {
+                    &user_spec
+                },
+            )?;
+            if !env.iter().any(|(k, _)| k == "HOME") {
+                env.push(("HOME".to_string(), user.home.display().to_string()));
+            }
+            if rootfs.metadata(&workdir)?.is_none() {
+                rootfs.create_dir_all(&workdir, Default::default())?;
+            }
+            let mut spec = RunSpec::new(merged, argv);
+            spec.env = env;
+            spec.cwd = workdir;
+            spec.uid = user.uid;
+            spec.gid = user.gid;
+            spec.additional_gids = user.supplementary_gids;
+            spec.network = network;
+            spec.mounts = sandbox_mounts;
+            spec.hostname = hostname;
+            let prefixer = match &prefix {
+                Some(p) => Some(Prefixer::attach(&mut spec, p)?),
+                None => None,
+            };
+            let outcome = crate::sandbox::run(&spec);
+            drop(spec);
+            if let Some(p) = prefixer {
+                p.finish();
+            }
+            let outcome = outcome?;
+            if crate::sandbox::interrupted().is_some() {
+                return Err(StepError::Invalid("interrupted".to_string()));
+            }
+            if !outcome.success() {
+                return Err(StepError::ExitStatus(outcome.code()));
+            }
+            Ok(())
+        })?;
+        drop(mounts);
+        if let StepResult::Cached(id) = result {
+            self.out.using_cache(&id);
+        }
+        Ok(())
+    }
+
+    fn prepare_mounts(
+        &self,
+        state: &StageState,
+        specs: &[RunMount],
+    ) -> Result<PreparedMounts, StepError> {
+        let mut out = PreparedMounts::default();
+        for spec in specs {
+            let spec = if spec.needs_expansion {
+                let raw = state.expand(&spec.raw)?;
+                RunMount::parse(&raw).map_err(|e| StepError::Invalid(e.to_string()))?
+            } else {
+                spec.clone()
+            };
+            let target = spec.target.clone();
+            let target_abs = |t: &str| {
+                if t.starts_with('/') {
+                    t.to_string()
+                } else {
+                    let wd = &state.config.image().config.working_dir;
+                    format!("{}/{t}", wd.trim_end_matches('/'))
+                }
+            };
+            match spec.kind {
+                MountType::Bind => {
+                    let target = target_abs(target.as_deref().ok_or_else(|| {
+                        StepError::Invalid("--mount=type=bind needs target=".to_string())
+                    })?);
+                    let source = spec.source.clone().unwrap_or_else(|| "/".to_string());
+                    let (root, key) = match &spec.from {
+                        Some(from) => {
+                            let name = state.expand(from)?;
+                            let (layers, key) = if let Some(i) = find_stage(&self.cf, &name, state.index) {
+                                let r = self.stage_result(i).ok_or_else(|| {
+                                    StepError::Invalid(format!("stage {name:?} was not built"))
+                                })?;
+                                (r.layers.clone(), r.cache_key.hex())
+                            } else {
+                                let rec = lookup_image(self.store, &name).map_err(|e| {
+                                    StepError::Invalid(format!("--mount from={name}: {e}"))
+                                })?;
+                                (rec.layers.clone(), rec.id.hex())
+                            };
+                            let view = View::mount(self.store, &layers, &self.mounts_dir)?;
+                            let root = view.root().to_path_buf();
+                            out.views.push(view);
+                            (root, key)
+                        }
+                        None => {
+                            let digest = crate::build::copy_digest::sources_digest(
+                                &self.context,
+                                std::slice::from_ref(&source),
+                                &Default::default(),
+                                &mut self.stat_cache(),
+                            )?;
+                            (self.context.rootfs().root().to_path_buf(), digest.hex())
+                        }
+                    };
+                    let host = Rootfs::new(root).resolve(&source)?;
+                    out.key_parts.push(format!("bind {target} {key} {source}"));
+                    let host = if spec.readonly {
+                        host
+                    } else {
+                        // Writes to a rw bind are thrown away, as BuildKit does.
+                        let tmp = tempfile::Builder::new().prefix("bind-rw-").tempdir_in(&self.run_dir_ready()?)?;
+                        let copy = tmp.path().join("data");
+                        copy_tree(&host, &copy)?;
+                        out.temp.push(tmp);
+                        copy
+                    };
+                    out.mounts.push(SandboxMount {
+                        kind: MountKind::Bind {
+                            source: host,
+                            readonly: spec.readonly,
+                        },
+                        target,
+                    });
+                }
+                MountType::Cache => {
+                    let target = target_abs(target.as_deref().ok_or_else(|| {
+                        StepError::Invalid("--mount=type=cache needs target=".to_string())
+                    })?);
+                    let id = spec.id.clone().unwrap_or_else(|| target.clone());
+                    let (dir, new) = self.store.cache_mount_dir(&id)?;
+                    if new {
+                        let mode = spec.mode.unwrap_or(0o755);
+                        fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
+                        let uid = spec.uid.unwrap_or(0);
+                        let gid = spec.gid.unwrap_or(0);
+                        if uid != 0 || gid != 0 {
+                            nix::unistd::chown(
+                                &dir,
+                                Some(nix::unistd::Uid::from_raw(uid)),
+                                Some(nix::unistd::Gid::from_raw(gid)),
+                            )
+                            .map_err(|e| StepError::Io(e.into()))?;
+                        }
+                    }
+                    out.mounts.push(SandboxMount {
+                        kind: MountKind::Bind {
+                            source: dir,
+                            readonly: spec.readonly,
+                        },
+                        target,
+                    });
+                }
+                MountType::Tmpfs => {
+                    let target = target_abs(target.as_deref().ok_or_else(|| {
+                        StepError::Invalid("--mount=type=tmpfs needs target=".to_string())
+                    })?);
+                    out.mounts.push(SandboxMount {
+                        kind: MountKind::Tmpfs { size: spec.size },
+                        target,
+                    });
+                }
+                MountType::Secret => self.prepare_secret(&spec, &mut out)?,
+                MountType::Ssh => {
+                    return Err(StepError::Invalid(
+                        "--mount=type=ssh is not supported by rbuild; pass the key as a secret (--secret id=key,src=FILE and --mount=type=secret,id=key)".to_string(),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn run_dir_ready(&self) -> Result<PathBuf, StepError> {
+        fs::create_dir_all(&self.run_dir)?;
+        Ok(self.run_dir.clone())
+    }
+
+    fn prepare_secret(&self, spec: &RunMount, out: &mut PreparedMounts) -> Result<(), StepError> {
+        let id = spec
+            .id
+            .clone()
+            .or_else(|| {
+                spec.target
+                    .as_deref()
+                    .and_then(|t| Path::new(t).file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .ok_or_else(|| {
+                StepError::Invalid("--mount=type=secret needs id= or target=".to_string())
+            })?;
+        let Some(secret) = self.req.secrets.iter().find(|s| s.id == id) else {
+            if spec.required {
+                return Err(StepError::Invalid(format!(
+                    "secret {id:?} is required but was not given: pass --secret id={id},src=FILE"
+                )));
+            }
+            return Ok(());
+        };
+        let value_file = match &secret.source {
+            SecretSource::File(path) => path.clone(),
+            SecretSource::Env(var) => {
+                let value = std::env::var_os(var).ok_or_else(|| {
+                    StepError::Invalid(format!(
+                        "secret {id:?}: environment variable {var} is not set"
+                    ))
+                })?;
+                let dir = tempfile::Builder::new()
+                    .prefix("secret-")
+                    .tempdir_in(self.run_dir_ready()?)?;
+                let file = dir.path().join("value");
+                fs::write(
+                    &file,
+                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
+                )?;
+                fs::set_permissions(
+                    &file,
+                    fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)),
+                )?;
+                out.temp.push(dir);
+                file
+            }
+        };
+        if let Some(var) = &spec.env {
+            let value = fs::read_to_string(&value_file)?;
+            out.env.push((var.clone(), value));
+            if spec.target.is_none() {
+                return Ok(());
+            }
+        }
+        let target = spec
+            .target
+            .clone()
+            .unwrap_or_else(|| format!("/run/secrets/{id}"));
+        out.mounts.push(SandboxMount {
+            kind: MountKind::Bind {
+                source: value_file,
+                readonly: true,
+            },
+            target,
+        });
+        Ok(())
+    }
+}
+
+/// Copies a step's stdout and stderr to ours line by line with a stage
+/// prefix, so stages running at once stay readable.
+struct Prefixer {
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Prefixer {
+    fn attach(spec: &mut RunSpec, prefix: &str) -> Result<Prefixer, StepError> {
+        let mut threads = Vec::new();
+        for to_stderr in [false, true] {
+            let (reader, writer) = std::io::pipe()?;
+            let fd: std::os::fd::OwnedFd = writer.into();
+            if to_stderr {
+                spec.stdio.stderr = Some(fd);
+            } else {
+                spec.stdio.stdout = Some(fd);
+            }
+            let prefix = prefix.to_string();
+            threads.push(std::thread::spawn(move || {
+                use std::io::{BufRead, Write};
+                for line in std::io::BufReader::new(reader)
+                    .split(b'\n')
+                    .map_while(Result::ok)
+                {
+                    let mut text = prefix.clone().into_bytes();
+                    text.extend_from_slice(&line);
+                    text.push(b'\n');
+                    if to_stderr {
+                        let _ = std::io::stderr().lock().write_all(&text);
+                    } else {
+                        let _ = std::io::stdout().lock().write_all(&text);
+                    }
+                }
+            }));
+        }
+        Ok(Prefixer { threads })
+    }
+
+    /// Waits until the step's output is all copied (the write ends are
+    /// closed when the step and its spec are gone).
+    fn finish(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Copies a file or tree (for a read-write bind whose writes are dropped).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), StepError> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()?;
+    if !status.success() {
+        return Err(StepError::Invalid(format!(
+            "copying {} for a read-write bind mount failed",
+            from.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! `rbuild images`: list images as buildah does, with `--filter`,
+//! `--format` (Go-template subset), `--json`, `-q` and `--no-trunc`.
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::GlobalOptions;
+use crate::image::format::Template;
+use crate::image::inspect::{created_since, human_size};
+use crate::image::{Image, Timestamp};
+use crate::reference::Reference;
+use crate::store::{ImageRecord, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct ImagesArgs {
+    /// `label=K[=V]`, `dangling=true|false`, `reference=PATTERN`.
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Go template, e.g. `{{.Repository}}:{{.Tag}} {{.ID}}`.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate IDs.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// One row, with the field names templates use.
+#[derive(Debug, Serialize)]
+pub struct ImageRow {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Repository")]
+    pub repository: String,
+    #[serde(rename = "Tag")]
+    pub tag: String,
+    #[serde(rename = "Digest")]
+    pub digest: String,
+    #[serde(rename = "Size")]
+    pub size: String,
+    #[serde(rename = "Created")]
+    pub created: i64,
+    #[serde(rename = "CreatedAt")]
+    pub created_at: String,
+    #[serde(rename = "CreatedSince")]
+    pub created_since: String,
+    #[serde(rename = "Names")]
+    pub names: Vec<String>,
+    #[serde(rename = "Labels")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+enum Filter {
+    Label(String, Option<String>),
+    Dangling(bool),
+    Reference(String),
+}
+
+fn parse_filter(f: &str) -> anyhow::Result<Filter> {
+    match f.split_once('=') {
+        Some(("label", rest)) => Ok(match rest.split_once('=') {
+            Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
+            None => Filter::Label(rest.to_string(), None),
+        }),
+        Some(("dangling", v)) => Ok(Filter::Dangling(
+            v.parse().with_context(|| format!("--filter {f}: expected true or false"))?,
+        )),
+        Some(("reference", v)) => Ok(Filter::Reference(v.to_string())),
+        _ => bail!("--filter {f:?}: supported filters are label=K[=V], dangling=true|false, reference=NAME"),
+    }
+}
+
+/// A `reference=` pattern: `*` matches any run of characters.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let re = format!(
+        "^{}$",
+        regex::escape(pattern)
+            .replace("\\*", ".*")
+            .replace("\\?", ".")
+    );
+    regex::Regex::new(&re).is_ok_and(|r| r.is_match(text))
+}
+
+fn matches(filter: &Filter, rec: &ImageRecord, image: &Image) -> bool {
+    match filter {
+        Filter::Label(k, v) => match image.config.labels.get(k) {
+            Some(actual) => v.as_ref().is_none_or(|v| v == actual),
+            None => false,
+        },
+        Filter::Dangling(d) => rec.names.is_empty() == *d,
+        Filter::Reference(p) => rec.names.iter().any(|n| {
+            let short = n.strip_prefix("localhost/").unwrap_or(n);
+            let repo = Reference::parse(n).map(|r| r.name()).unwrap_or_default();
+            let short_repo = repo.strip_prefix("localhost/").unwrap_or(&repo).to_string();
+            glob_match(p, n)
+                || glob_match(p, short)
+                || glob_match(p, &repo)
+                || glob_match(p, &short_repo)
+        }),
+    }
+}
+
+fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec<ImageRow>> {
+    let now = Timestamp::now();
+    let mut out = Vec::new();
+    for rec in store.images()? {
+        let image = Image::from_json(&store.read_blob(&rec.id)?)?;
+        if !filters.iter().all(|f| matches(f, &rec, &image)) {
+            continue;
+        }
+        let created = image.created.unwrap_or(now);
+        let id = if no_trunc {
+            rec.id.to_string()
+        } else {
+            rec.id.short()
+        };
+        let mut names: Vec<(String, String)> = rec
+            .names
+            .iter()
+            .map(|n| match Reference::parse(n) {
+                Ok(r) => (r.name(), r.tag.clone().unwrap_or_else(|| "<none>".into())),
+                Err(_) => (n.clone(), "<none>".into()),
+            })
+            .collect();
+        if names.is_empty() {
+            names.push(("<none>".into(), "<none>".into()));
+        }
+        for (repository, tag) in names {
+            out.push(ImageRow {
+                id: id.clone(),
+                repository,
+                tag,
+                digest: rec.manifest.to_string(),
+                size: human_size(rec.size),
+                created: created.unix(),
+                created_at: created.to_string(),
+                created_since: created_since(created, now),
+                names: rec.names.clone(),
+                labels: image.config.labels.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
+    let access = super::store_access::open(global)?;
+    let filters: Vec<Filter> = args
+        .filters
+        .iter()
+        .map(|f| parse_filter(f))
+        .collect::<Result<_, _>>()?;
+    let rows = rows(&access.store, &filters, args.no_trunc)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    if args.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &rows {
+            if seen.insert(r.id.clone()) {
+                println!("{}", r.id);
+            }
+        }
+        return Ok(0);
+    }
+    if let Some(fmt) = &args.format {
+        let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
+        for r in &rows {
+            println!("{}", template.render_serialize(r)?);
+        }
+        return Ok(0);
+    }
+    let repo_width = rows
+        .iter()
+        .map(|r| r.repository.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let id_width = if args.no_trunc { 71 } else { 12 };
+    println!(
+        "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+    );
+    for r in &rows {
+        println!(
+            "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  {}",
+            r.repository, r.tag, r.id, r.created_since, r.size
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,94 @@
+//! `rbuild push IMAGE DEST`: export an image to `oci:DIR[:ref]`,
+//! `oci-archive:FILE[:ref]`, `docker-archive:FILE[:ref]` or `dir:DIR`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::GlobalOptions;
+use crate::image::from_store::StoreImage;
+use crate::image::lookup::lookup_image;
+use crate::image::manifest::ManifestFormat;
+use crate::image::{export_with_progress, Compression, Destination, ExportEvent, ExportOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The image (name or ID).
+    pub image: String,
+    /// Where to: TRANSPORT:DETAILS.
+    pub destination: String,
+    /// Layer compression.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none", "uncompressed"])]
+    pub compression_format: String,
+    /// Manifest format (default: as the image was built).
+    #[arg(short, long, value_parser = ["oci", "docker", "v2s2"])]
+    pub format: Option<String>,
+    /// Write the manifest digest to this file.
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
+    let access = super::store_access::open(global)?;
+    let store = &access.store;
+    let destination: Destination = args
+        .destination
+        .parse()
+        .with_context(|| format!("destination {:?}", args.destination))?;
+    let rec = lookup_image(store, &args.image)?;
+    let _lease = {
+        let lease = store.lease()?;
+        lease.protect_image(&rec.id)?;
+        lease
+    };
+    let source = StoreImage::open(store, &rec)?;
+    let stored =
+        crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?).ok();
+    let stored_format = stored.as_ref().map_or(ManifestFormat::Oci, |m| m.format);
+    let format = match args.format.as_deref() {
+        Some("docker") | Some("v2s2") => ManifestFormat::Docker,
+        Some(_) => ManifestFormat::Oci,
+        None => stored_format,
+    };
+    let compression: Compression = args
+        .compression_format
+        .parse()
+        .with_context(|| "--compression-format".to_string())?;
+    let options = ExportOptions {
+        format,
+        compression,
+        // `bud --annotation` values live on the stored manifest.
+        annotations: stored.map(|m| m.annotations).unwrap_or_default(),
+    };
+    let quiet = args.quiet;
+    let exported = export_with_progress(&source, &destination, &options, &mut |event| {
+        if !quiet {
+            print_event(&event);
+        }
+    })
+    .with_context(|| format!("pushing {} to {}", args.image, args.destination))?;
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, exported.manifest_digest.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(0)
+}
+
+/// skopeo-style progress lines.
+fn print_event(event: &ExportEvent) {
+    match event {
+        ExportEvent::Layer { blob, reused, .. } => {
+            let note = if *reused {
+                "skipped: already exists"
+            } else {
+                "done"
+            };
+            println!("Copying blob {} {note}", blob.digest);
+        }
+        ExportEvent::Config { blob } => println!("Copying config {} done", blob.digest),
+        ExportEvent::Manifest { .. } => println!("Writing manifest to image destination"),
+    }
+}

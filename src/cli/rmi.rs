@@ -1,0 +1,94 @@
+//! `rbuild rmi`: remove images as buildah does — a name untags when the
+//! image has other names, an ID removes the image (`--force` when it has
+//! several names), `--all`, `--prune` for dangling images; blobs and layers
+//! no image needs any more are collected afterwards.
+
+use anyhow::bail;
+
+use super::GlobalOptions;
+use crate::image::lookup::lookup_image;
+
+#[derive(Debug, clap::Args)]
+pub struct RmiArgs {
+    /// Images (names or IDs).
+    pub images: Vec<String>,
+    /// Remove all images.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Remove images that have several names, by ID.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove dangling images (no names) too.
+    #[arg(short, long)]
+    pub prune: bool,
+}
+
+pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
+    let access = super::store_access::open(global)?;
+    let store = &access.store;
+    if args.images.is_empty() && !args.all && !args.prune {
+        bail!("rmi needs at least one image name or ID, --all or --prune");
+    }
+    let mut failed = false;
+    if args.all {
+        for rec in store.images()? {
+            store.remove_image(&rec.id)?;
+            println!("{}", rec.id.hex());
+        }
+    }
+    for name in &args.images {
+        let rec = match lookup_image(store, name) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let by_id = rec.id.hex().starts_with(name.trim_start_matches("sha256:"));
+        if by_id || rec.names.len() <= 1 {
+            if rec.names.len() > 1 && !args.force {
+                eprintln!(
+                    "Error: image {} has {} names ({}); remove them one by one or use --force",
+                    rec.id.short(),
+                    rec.names.len(),
+                    rec.names.join(", ")
+                );
+                failed = true;
+                continue;
+            }
+            for n in &rec.names {
+                println!("untagged: {n}");
+            }
+            store.remove_image(&rec.id)?;
+            println!("{}", rec.id.hex());
+        } else {
+            let full = rec
+                .names
+                .iter()
+                .find(|n| lookup_name_matches(n, name))
+                .cloned()
+                .unwrap_or_else(|| rec.names[0].clone());
+            store.untag(&full)?;
+            println!("untagged: {full}");
+        }
+    }
+    if args.prune {
+        let report = store.prune()?;
+        for id in &report.images_removed {
+            println!("{}", id.hex());
+        }
+    }
+    store.gc()?;
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn lookup_name_matches(stored: &str, typed: &str) -> bool {
+    let Ok(typed) = crate::reference::Reference::parse(typed) else {
+        return false;
+    };
+    let Ok(stored) = crate::reference::Reference::parse(stored) else {
+        return false;
+    };
+    typed.match_stored(&stored).is_some()
+}

@@ -1,0 +1,359 @@
+//! Layer compression: media types, the one-pass export of a layer
+//! directory, and sniffing decompression for reading any layer blob.
+//!
+//! [`export_layer`] streams tar → sha256 (diff ID) → compressor → sha256
+//! (blob digest) → output in a single pass: nothing is written twice and
+//! no temporary file is made. Gzip is [`ParGzEncoder`] (parallel,
+//! thread-count independent), zstd uses libzstd's own worker threads (its
+//! output is the same for any number of workers ≥ 1). Both levels are fixed
+//! so a layer's blob digest is reproducible.
+
+use std::fmt;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::diff::{write_diff_tar, DiffStats, TarOptions};
+use super::error::{LayerError, Result};
+use super::pgzip::ParGzEncoder;
+use crate::digest::{Digest, DigestWriter};
+
+/// gzip level: fast; zlib-rs at level 1 keeps the CPU cost near sha256's.
+pub const GZIP_LEVEL: u32 = 1;
+/// zstd level, as `zstd -3` (the CLI default).
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The OCI image-spec media type of a layer compressed this way.
+    pub fn oci_media_type(self) -> &'static str {
+        match self {
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+
+    /// The Docker schema 2 media type. Docker defines none for zstd: a
+    /// docker-format image with zstd layers is refused by docker itself, so
+    /// callers must choose gzip (or OCI) there.
+    pub fn docker_media_type(self) -> Option<&'static str> {
+        match self {
+            Compression::None => Some("application/vnd.docker.image.rootfs.diff.tar"),
+            Compression::Gzip => Some("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            Compression::Zstd => None,
+        }
+    }
+
+    /// The compression a layer media type (OCI or Docker) declares.
+    pub fn from_media_type(media_type: &str) -> Option<Compression> {
+        match media_type {
+            "application/vnd.oci.image.layer.v1.tar"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar"
+            | "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+            | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+                Some(Compression::Gzip)
+            }
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
+                Some(Compression::Zstd)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a compression name was not understood.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown compression format {0:?}: expected gzip, zstd or none")]
+pub struct UnknownCompression(pub String);
+
+impl FromStr for Compression {
+    type Err = UnknownCompression;
+
+    fn from_str(s: &str) -> Result<Compression, UnknownCompression> {
+        match s {
+            "none" | "uncompressed" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            _ => Err(UnknownCompression(s.to_string())),
+        }
+    }
+}
+
+/// What an export produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exported {
+    /// sha256 of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub diff_size: u64,
+    /// sha256 of the bytes written to `out`.
+    pub blob_digest: Digest,
+    pub blob_size: u64,
+    pub compression: Compression,
+    pub stats: DiffStats,
+}
+
+/// Worker threads for compression: every core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A writer compressing with `compression`; `finish` ends the stream.
+pub enum Compressor<W: Write> {
+    None(W),
+    Gzip(ParGzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Compressor<W> {
+    /// Output does not depend on `threads` (for gzip and for zstd).
+    pub fn new(compression: Compression, threads: usize, out: W) -> io::Result<Compressor<W>> {
+        let threads = threads.max(1);
+        Ok(match compression {
+            Compression::None => Compressor::None(out),
+            Compression::Gzip => Compressor::Gzip(ParGzEncoder::new(out, GZIP_LEVEL, threads)?),
+            Compression::Zstd => {
+                let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+                // Always ≥ 1 worker: single-threaded mode (0) frames output differently.
+                enc.multithread(threads as u32)?;
+                enc.include_checksum(true)?;
+                Compressor::Zstd(enc)
+            }
+        })
+    }
+
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            Compressor::None(mut w) => {
+                w.flush()?;
+                Ok(w)
+            }
+            Compressor::Gzip(e) => e.finish(),
+            Compressor::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressor::None(w) => w.write(buf),
+            Compressor::Gzip(e) => e.write(buf),
+            Compressor::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressor::None(w) => w.flush(),
+            Compressor::Gzip(e) => e.flush(),
+            Compressor::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+/// Exports the layer in `dir` as one compressed blob written to `out`, in a
+/// single pass, with [`default_threads`] workers.
+pub fn export_layer(
+    dir: &Path,
+    opts: &TarOptions,
+    compression: Compression,
+    out: impl Write,
+) -> Result<Exported> {
+    export_layer_threads(dir, opts, compression, default_threads(), out)
+}
+
+/// [`export_layer`] with an explicit number of compression threads (the
+/// output is the same for every value).
+pub fn export_layer_threads(
+    dir: &Path,
+    opts: &TarOptions,
+    compression: Compression,
+    threads: usize,
+    out: impl Write,
+) -> Result<Exported> {
+    if compression == Compression::None {
+        let mut blob = DigestWriter::new(out);
+        let stats = write_diff_tar(dir, opts, &mut blob)?;
+        let (_, digest, size) = blob.finish();
+        return Ok(Exported {
+            diff_id: digest,
+            diff_size: size,
+            blob_digest: digest,
+            blob_size: size,
+            compression,
+            stats,
+        });
+    }
+    let blob = DigestWriter::new(out);
+    let compressor = Compressor::new(compression, threads, blob).map_err(LayerError::Write)?;
+    let mut tar = DigestWriter::new(compressor);
+    let stats = write_diff_tar(dir, opts, &mut tar)?;
+    let (compressor, diff_id, diff_size) = tar.finish();
+    let blob = compressor.finish().map_err(LayerError::Write)?;
+    let (_, blob_digest, blob_size) = blob.finish();
+    Ok(Exported {
+        diff_id,
+        diff_size,
+        blob_digest,
+        blob_size,
+        compression,
+        stats,
+    })
+}
+
+/// A stream format recognised by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    Plain,
+    Gzip,
+    Zstd,
+    Bzip2,
+    Xz,
+}
+
+/// Recognises gzip, zstd, bzip2 and xz by their magic numbers; anything else
+/// is taken as plain (a tar, or garbage the tar reader will reject).
+pub fn sniff(head: &[u8]) -> StreamFormat {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        StreamFormat::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        StreamFormat::Zstd
+    } else if head.starts_with(b"BZh") {
+        StreamFormat::Bzip2
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        StreamFormat::Xz
+    } else {
+        StreamFormat::Plain
+    }
+}
+
+/// A reader that decompresses `r` whatever it is compressed with (gzip,
+/// zstd, bzip2, xz — multi-member streams included) or passes it through.
+pub fn decompressing_reader<'a, R: Read + Send + 'a>(r: R) -> Result<Box<dyn Read + Send + 'a>> {
+    Ok(decompressing_reader_format(r)?.1)
+}
+
+/// [`decompressing_reader`], also saying which format was found.
+pub fn decompressing_reader_format<'a, R: Read + Send + 'a>(
+    r: R,
+) -> Result<(StreamFormat, Box<dyn Read + Send + 'a>)> {
+    let mut r = r;
+    let (head, got) = read_head::<6, _>(&mut r)?;
+    let format = sniff(&head[..got]);
+    let buf = BufReader::with_capacity(256 * 1024, io::Cursor::new(head).take(got as u64).chain(r));
+    let read_err = |e| LayerError::Read {
+        entry: None,
+        source: e,
+    };
+    let reader: Box<dyn Read + Send + 'a> = match format {
+        StreamFormat::Plain => Box::new(buf),
+        StreamFormat::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buf)),
+        StreamFormat::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(buf).map_err(read_err)?)
+        }
+        StreamFormat::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buf)),
+        StreamFormat::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(buf)),
+    };
+    Ok((format, reader))
+}
+
+/// Reads up to `N` bytes (fewer only at end of stream).
+fn read_head<const N: usize, R: Read>(r: &mut R) -> Result<([u8; N], usize)> {
+    let mut head = [0u8; N];
+    let mut got = 0;
+    while got < N {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(LayerError::Read {
+                    entry: None,
+                    source: e,
+                })
+            }
+        }
+    }
+    Ok((head, got))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_media_types() {
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            assert_eq!(c.name().parse::<Compression>().unwrap(), c);
+            assert_eq!(Compression::from_media_type(c.oci_media_type()), Some(c));
+            if let Some(d) = c.docker_media_type() {
+                assert_eq!(Compression::from_media_type(d), Some(c));
+            }
+        }
+        assert!("lz4".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn sniffs_and_decompresses_every_format() {
+        let data = b"some tar bytes, repeated ".repeat(1000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(&data[..], 3).unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&data).unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&data).unwrap();
+        let xz = xz.finish().unwrap();
+        for (bytes, want) in [
+            (&data[..], StreamFormat::Plain),
+            (&gz[..], StreamFormat::Gzip),
+            (&zst[..], StreamFormat::Zstd),
+            (&bz[..], StreamFormat::Bzip2),
+            (&xz[..], StreamFormat::Xz),
+        ] {
+            let (format, mut r) = decompressing_reader_format(bytes).unwrap();
+            assert_eq!(format, want);
+            let mut back = Vec::new();
+            r.read_to_end(&mut back).unwrap();
+            assert_eq!(back, data, "{want:?}");
+        }
+        let mut empty = Vec::new();
+        decompressing_reader(&b""[..])
+            .unwrap()
+            .read_to_end(&mut empty)
+            .unwrap();
+        assert!(empty.is_empty());
+    }
+}

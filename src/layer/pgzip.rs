@@ -1,0 +1,255 @@
+//! Parallel, reproducible gzip.
+//!
+//! The input is cut into fixed-size blocks (1 MiB). Each block is deflated on
+//! its own by a worker (raw deflate, no shared dictionary) and ends with a
+//! sync flush, so it stops on a byte boundary and the blocks can simply be
+//! concatenated; an empty final block (`03 00`) closes the deflate stream.
+//! The result is one ordinary gzip member — as pigz makes — that every
+//! reader (gzip, Go's compress/gzip, skopeo, umoci) accepts. Block
+//! boundaries depend only on byte offsets, so the output is identical for
+//! any number of threads: digests stay reproducible.
+//!
+//! Memory is bounded: at most `2 × threads` blocks are in flight.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
+
+use flate2::{Compress, Crc, FlushCompress};
+
+/// Input bytes per independently deflated block.
+pub const BLOCK_SIZE: usize = 1 << 20;
+
+/// The fixed gzip header: no name, mtime 0, OS "unknown" (as Go writes it).
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+/// A final, empty fixed-Huffman deflate block.
+const LAST_BLOCK: [u8; 2] = [0x03, 0x00];
+
+struct Block {
+    data: Vec<u8>,
+    crc: Crc,
+}
+
+/// A `Write` that gzips in parallel; call [`ParGzEncoder::finish`] to end it.
+pub struct ParGzEncoder<W: Write> {
+    out: W,
+    pool: rayon::ThreadPool,
+    level: u32,
+    block_size: usize,
+    current: Vec<u8>,
+    inflight: VecDeque<Receiver<io::Result<Block>>>,
+    max_inflight: usize,
+    crc: Crc,
+    size: u64,
+    header_written: bool,
+}
+
+impl<W: Write> ParGzEncoder<W> {
+    /// `threads` workers deflating at `level` (1–9).
+    pub fn new(out: W, level: u32, threads: usize) -> io::Result<ParGzEncoder<W>> {
+        Self::with_block_size(out, level, threads, BLOCK_SIZE)
+    }
+
+    pub(crate) fn with_block_size(
+        out: W,
+        level: u32,
+        threads: usize,
+        block_size: usize,
+    ) -> io::Result<ParGzEncoder<W>> {
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("rbuild-gzip-{i}"))
+            .build()
+            .map_err(io::Error::other)?;
+        Ok(ParGzEncoder {
+            out,
+            pool,
+            level: level.clamp(1, 9),
+            block_size,
+            current: Vec::with_capacity(block_size),
+            inflight: VecDeque::new(),
+            max_inflight: 2 * threads,
+            crc: Crc::new(),
+            size: 0,
+            header_written: false,
+        })
+    }
+
+    /// Flushes every block, writes the gzip trailer and returns the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.current.is_empty() {
+            self.submit();
+        }
+        while !self.inflight.is_empty() {
+            self.write_front(true)?;
+        }
+        self.ensure_header()?;
+        self.out.write_all(&LAST_BLOCK)?;
+        self.out.write_all(&self.crc.sum().to_le_bytes())?;
+        // ISIZE is the input size modulo 2^32 (RFC 1952).
+        self.out.write_all(&(self.size as u32).to_le_bytes())?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    fn submit(&mut self) {
+        let data = std::mem::replace(&mut self.current, Vec::with_capacity(self.block_size));
+        let (tx, rx) = sync_channel(1);
+        let level = self.level;
+        self.pool.spawn(move || {
+            // The receiver may be gone if the encoder was dropped: nothing to do.
+            let _ = tx.send(deflate_block(&data, level));
+        });
+        self.inflight.push_back(rx);
+    }
+
+    /// Writes the oldest block; `wait` blocks until it is ready. Returns
+    /// whether a block was written.
+    fn write_front(&mut self, wait: bool) -> io::Result<bool> {
+        let Some(rx) = self.inflight.front() else {
+            return Ok(false);
+        };
+        let result = if wait {
+            rx.recv().map_err(|_| worker_died())?
+        } else {
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty) => return Ok(false),
+                Err(TryRecvError::Disconnected) => return Err(worker_died()),
+            }
+        };
+        self.inflight.pop_front();
+        let block = result?;
+        self.ensure_header()?;
+        self.out.write_all(&block.data)?;
+        self.crc.combine(&block.crc);
+        Ok(true)
+    }
+
+    fn ensure_header(&mut self) -> io::Result<()> {
+        if !self.header_written {
+            self.out.write_all(&HEADER)?;
+            self.header_written = true;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for ParGzEncoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let take = buf.len().min(self.block_size - self.current.len());
+        self.current.extend_from_slice(&buf[..take]);
+        self.size += take as u64;
+        if self.current.len() == self.block_size {
+            self.submit();
+            while self.write_front(false)? {}
+            while self.inflight.len() >= self.max_inflight {
+                self.write_front(true)?;
+            }
+        }
+        Ok(take)
+    }
+
+    /// Only flushes what is already compressed: a partial block is not cut
+    /// early, or the output would depend on when callers flush.
+    fn flush(&mut self) -> io::Result<()> {
+        while self.write_front(false)? {}
+        self.out.flush()
+    }
+}
+
+fn worker_died() -> io::Error {
+    io::Error::other("a gzip compression worker thread died")
+}
+
+/// Raw deflate of one block ending in a sync flush (byte-aligned, not final).
+fn deflate_block(input: &[u8], level: u32) -> io::Result<Block> {
+    let mut crc = Crc::new();
+    crc.update(input);
+    let mut c = Compress::new(flate2::Compression::new(level), false);
+    let mut out = Vec::with_capacity(input.len() + input.len() / 64 + 64);
+    loop {
+        let consumed = c.total_in() as usize;
+        c.compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
+            .map_err(io::Error::other)?;
+        if c.total_in() as usize == input.len() && out.len() < out.capacity() {
+            break;
+        }
+        out.reserve(64 * 1024);
+    }
+    Ok(Block { data: out, crc })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn sample(len: usize) -> Vec<u8> {
+        // Half compressible text, half pseudo-random bytes.
+        let mut x: u32 = 12345;
+        (0..len)
+            .map(|i| {
+                if (i / 4096) % 2 == 0 {
+                    b"layer data "[i % 11]
+                } else {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 16) as u8
+                }
+            })
+            .collect()
+    }
+
+    fn gz(data: &[u8], threads: usize, block: usize, write_size: usize) -> Vec<u8> {
+        let mut enc = ParGzEncoder::with_block_size(Vec::new(), 1, threads, block).unwrap();
+        for piece in data.chunks(write_size.max(1)) {
+            enc.write_all(piece).unwrap();
+        }
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn round_trips_through_flate2_and_is_one_member() {
+        for len in [0, 1, 1000, 65536, 300_000] {
+            let data = sample(len);
+            let out = gz(&data, 3, 64 * 1024, 7000);
+            let mut back = Vec::new();
+            // GzDecoder (not MultiGz) reads only the first member: one member it must be.
+            flate2::read::GzDecoder::new(&out[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, data, "len {len}");
+        }
+    }
+
+    #[test]
+    fn output_does_not_depend_on_threads_or_write_sizes() {
+        let data = sample(700_000);
+        let one = gz(&data, 1, 64 * 1024, 100_000);
+        assert_eq!(one, gz(&data, 4, 64 * 1024, 333));
+        assert_eq!(one, gz(&data, 2, 64 * 1024, 1 << 20));
+    }
+
+    #[test]
+    fn gzip_tool_reads_it() {
+        let data = sample(200_000);
+        let out = gz(&data, 2, 32 * 1024, 4096);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.gz");
+        std::fs::write(&file, &out).unwrap();
+        let res = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(res.status.success(), "{res:?}");
+        assert_eq!(res.stdout, data);
+        let test = std::process::Command::new("gzip")
+            .arg("-t")
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(test.success());
+    }
+}

@@ -1,0 +1,27 @@
+//! Directories of `RUN --mount=type=cache`: they persist in the store
+//! between builds (`cache/mounts/<sha256 of the id>`), outside any layer,
+//! and are never part of a cache key.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+use crate::store::error::{Result, StoreError};
+use crate::store::Store;
+
+impl Store {
+    /// The persistent directory of cache mount `id`, made on first use
+    /// (returns whether it was new, so the caller can set owner and mode).
+    pub fn cache_mount_dir(&self, id: &str) -> Result<(PathBuf, bool)> {
+        let dir = self
+            .root()
+            .join("cache")
+            .join("mounts")
+            .join(Digest::of(id.as_bytes()).hex());
+        if dir.is_dir() {
+            return Ok((dir, false));
+        }
+        fs::create_dir_all(&dir).map_err(StoreError::io("create cache mount", dir.clone()))?;
+        Ok((dir, true))
+    }
+}
