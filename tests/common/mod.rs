@@ -3,6 +3,7 @@
 //! rootfs generated from the host's `/bin/busybox`.
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -66,6 +67,7 @@ pub fn shared_binary() -> &'static Path {
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub runner: Runner,
+    counter: Cell<usize>,
 }
 
 impl Sandbox {
@@ -78,7 +80,11 @@ impl Sandbox {
         if runner == Runner::Rootless {
             chown_to_test_user(dir.path());
         }
-        Sandbox { dir, runner }
+        Sandbox {
+            dir,
+            runner,
+            counter: Cell::new(0),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -99,15 +105,105 @@ impl Sandbox {
         p
     }
 
-    /// Writes a file (parents created) owned by the runner.
+    /// Writes a file (parents created) owned by the runner. Only the file and
+    /// its parents inside the sandbox are chowned: a recursive chown of the
+    /// sandbox would rewrite the owners of the store's sub-id-owned layers.
     pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let p = self.path().join(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, contents).unwrap();
         if self.runner == Runner::Rootless {
-            chown_to_test_user(self.path());
+            let mut cur = p.as_path();
+            while cur.starts_with(self.path()) {
+                chown_one_to_test_user(cur);
+                match cur.parent() {
+                    Some(parent) => cur = parent,
+                    None => break,
+                }
+            }
         }
         p
+    }
+
+    /// Writes a build context `name/` holding `files` (path, contents).
+    pub fn context(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.mkdir(name);
+        for (rel, body) in files {
+            self.write(&format!("{name}/{rel}"), body);
+        }
+        dir
+    }
+
+    /// Builds `containerfile` in a fresh context with `files`, tagged `tag`,
+    /// with `extra` bud arguments; returns stdout.
+    pub fn build(
+        &self,
+        tag: &str,
+        containerfile: &str,
+        files: &[(&str, &str)],
+        extra: &[&str],
+    ) -> String {
+        let name = self.fresh("ctx");
+        let mut all: Vec<(&str, &str)> = files.to_vec();
+        all.push(("Containerfile", containerfile));
+        let ctx = self.context(&name, &all);
+        let mut args = vec!["bud", "-t", tag];
+        args.extend_from_slice(extra);
+        let ctx = ctx.to_str().unwrap().to_string();
+        args.push(&ctx);
+        self.ok(&args)
+    }
+
+    /// A new unique name with `prefix` inside this sandbox.
+    pub fn fresh(&self, prefix: &str) -> String {
+        let n = self.counter.get();
+        self.counter.set(n + 1);
+        format!("{prefix}-{n}")
+    }
+
+    /// Runs rbuild and asserts it fails; returns the output.
+    pub fn fails(&self, args: &[&str]) -> Output {
+        let out = self.rbuild(args);
+        assert!(
+            !out.status.success(),
+            "rbuild {:?} unexpectedly succeeded:\nstdout:\n{}\nstderr:\n{}",
+            args,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The image's OCI config as rbuild's inspect shows it.
+    pub fn config(&self, image: &str) -> serde_json::Value {
+        let out = self.ok(&["inspect", "--format", "{{json .OCIv1}}", image]);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("inspect output is not JSON ({e}): {out}"))
+    }
+
+    /// Pushes `image` to a fresh `oci:` layout (ref `latest`); returns its dir.
+    pub fn push_oci(&self, image: &str) -> PathBuf {
+        let dir = self.path().join(self.fresh("oci"));
+        let dest = format!("oci:{}:latest", dir.display());
+        self.ok(&["push", "-q", image, &dest]);
+        dir
+    }
+
+    /// Exports `image` as `oci:` and unpacks it with umoci as root (not
+    /// `--rootless`, so owners are the image's); returns the rootfs.
+    pub fn unpack(&self, image: &str) -> PathBuf {
+        let oci = self.push_oci(image);
+        let bundle = self.path().join(self.fresh("bundle"));
+        tool(
+            "umoci",
+            &[
+                "unpack",
+                "--image",
+                &format!("{}:latest", oci.display()),
+                bundle.to_str().unwrap(),
+            ],
+        );
+        bundle.join("rootfs")
     }
 
     /// Runs `rbuild ARGS` with this sandbox's store as the runner.
@@ -137,7 +233,10 @@ impl Sandbox {
                 cmd.arg("env");
                 let home = format!("/home/{TEST_USER}");
                 cmd.arg(format!("HOME={home}"));
-                cmd.arg(format!("XDG_RUNTIME_DIR={}", self.path().join("xdg-run").display()));
+                cmd.arg(format!(
+                    "XDG_RUNTIME_DIR={}",
+                    self.path().join("xdg-run").display()
+                ));
                 cmd.arg("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
                 cmd.arg(program);
                 cmd
@@ -168,6 +267,58 @@ pub fn assert_success(out: &Output, what: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs a host tool and asserts success; returns stdout.
+pub fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        args,
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// stdout and stderr of a finished command, for messages and greps.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn chown_one_to_test_user(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let (uid, gid) = test_user_ids();
+    // lchown: never follow a symlink out of the sandbox.
+    let rc = unsafe { libc::lchown(c.as_ptr(), uid, gid) };
+    assert_eq!(
+        rc,
+        0,
+        "lchown {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The uid and gid of the rootless test user.
+pub fn test_user_ids() -> (u32, u32) {
+    static IDS: OnceLock<(u32, u32)> = OnceLock::new();
+    *IDS.get_or_init(|| {
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, TEST_USER]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        };
+        (id("-u"), id("-g"))
+    })
 }
 
 fn chown_to_test_user(path: &Path) {
