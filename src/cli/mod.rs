@@ -122,10 +122,41 @@ fn report(err: &anyhow::Error) -> i32 {
             return 0;
         }
     }
-    let mut message = format!("Error: {err}");
-    for cause in err.chain().skip(1) {
-        message.push_str(&format!(": {cause}"));
-    }
-    eprintln!("{message}");
+    eprintln!("Error: {}", error_message(err));
     125
+}
+
+/// The error and its causes on one line.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        // Many errors already print their source in their own message
+        // (`error building at STEP "…": exit status 3`): say it once.
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message.push_str(&format!(": {cause}"));
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("step failed: {0}")]
+    struct Wrapping(#[source] std::io::Error);
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let inner = std::io::Error::other("exit status 3");
+        let err = anyhow::Error::new(Wrapping(inner)).context("building app");
+        assert_eq!(
+            error_message(&err),
+            "building app: step failed: exit status 3"
+        );
+        let plain = anyhow::Error::new(std::io::Error::other("disk full")).context("writing x");
+        assert_eq!(error_message(&plain), "writing x: disk full");
+    }
 }

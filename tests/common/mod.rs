@@ -385,3 +385,84 @@ pub fn make_busybox_rootfs(root: &Path) {
     )
     .unwrap();
 }
+
+/// The manifest `ref` (default: the only one) of an OCI layout.
+pub fn oci_manifest(layout: &Path) -> serde_json::Value {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    serde_json::from_slice(&fs::read(oci_blob_path(layout, &digest)).unwrap()).unwrap()
+}
+
+pub fn oci_blob_path(layout: &Path, digest: &str) -> PathBuf {
+    let (alg, hex) = digest.split_once(':').unwrap();
+    layout.join("blobs").join(alg).join(hex)
+}
+
+/// A blob's bytes, decompressed when it is gzip or zstd.
+pub fn decompressed(bytes: Vec<u8>) -> Vec<u8> {
+    use std::io::Read;
+    // A file that merely starts like a compressed stream is kept as is.
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        match flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out) {
+            Ok(_) => out,
+            Err(_) => bytes,
+        }
+    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::decode_all(&bytes[..]).unwrap_or(bytes)
+    } else {
+        bytes
+    }
+}
+
+/// The entry names of each layer of the first image in an OCI layout.
+pub fn oci_layer_entries(layout: &Path) -> Vec<Vec<String>> {
+    let manifest = oci_manifest(layout);
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let data = decompressed(
+                fs::read(oci_blob_path(layout, l["digest"].as_str().unwrap())).unwrap(),
+            );
+            let mut archive = tar::Archive::new(&data[..]);
+            archive
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    e.unwrap()
+                        .path()
+                        .unwrap()
+                        .to_string_lossy()
+                        .trim_start_matches("./")
+                        .to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every regular file under `dir` whose bytes (decompressed when gzip or
+/// zstd) contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(dir) {
+        let Ok(entry) = entry else { continue };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Ok(bytes) = fs::read(entry.path()) else {
+            continue;
+        };
+        let hit = |b: &[u8]| b.windows(needle.len()).any(|w| w == needle);
+        if hit(&bytes) || hit(&decompressed(bytes)) {
+            found.push(entry.path().to_path_buf());
+        }
+    }
+    found
+}
