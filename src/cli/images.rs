@@ -1,6 +1,8 @@
 //! `rbuild images`: list images as buildah does, with `--filter`,
 //! `--format` (Go-template subset), `--json`, `-q` and `--no-trunc`.
 
+use std::io::Write;
+
 use anyhow::{bail, Context};
 use serde::Serialize;
 
@@ -156,15 +158,17 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
         .map(|f| parse_filter(f))
         .collect::<Result<_, _>>()?;
     let rows = rows(&access.store, &filters, args.no_trunc)?;
+    // Written, not println!'d: a closed pipe is an error to report, not a panic.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(0);
     }
     if args.quiet {
         let mut seen = std::collections::BTreeSet::new();
         for r in &rows {
             if seen.insert(r.id.clone()) {
-                println!("{}", r.id);
+                writeln!(out, "{}", r.id)?;
             }
         }
         return Ok(0);
@@ -172,7 +176,7 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
     if let Some(fmt) = &args.format {
         let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
         for r in &rows {
-            println!("{}", template.render_serialize(r)?);
+            writeln!(out, "{}", template.render_serialize(r)?)?;
         }
         return Ok(0);
     }
@@ -183,15 +187,17 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
         .unwrap_or(0)
         .max(10);
     let id_width = if args.no_trunc { 71 } else { 12 };
-    println!(
+    writeln!(
+        out,
         "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  {}",
         "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
-    );
+    )?;
     for r in &rows {
-        println!(
+        writeln!(
+            out,
             "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  {}",
             r.repository, r.tag, r.id, r.created_since, r.size
-        );
+        )?;
     }
     Ok(0)
 }
