@@ -1,0 +1,181 @@
+//! Multi-stage builds and the build cache, end to end: `--target` skips
+//! what it does not need, a builder stage's output is all the final image
+//! gets, and rebuilds hit or miss the cache exactly when they should.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use common::{Runner, Sandbox};
+
+const STAGES: &str = "FROM busybox AS builder
+COPY prog.sh.in /src/
+RUN echo marker-builder-ran && sed 's/@NAME@/world/' /src/prog.sh.in > /prog && chmod 755 /prog
+
+FROM busybox AS unused
+RUN echo marker-unused-ran
+
+FROM busybox AS final
+COPY --from=builder /prog /usr/local/bin/prog
+RUN prog > /out
+
+FROM final AS after
+RUN echo marker-after-ran
+";
+
+#[test]
+fn target_builds_only_what_it_needs() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let out = sb.build(
+            "prog",
+            STAGES,
+            &[("prog.sh.in", "#!/bin/sh\necho hello @NAME@\n")],
+            &["--target", "final"],
+        );
+        assert!(
+            out.lines().any(|l| l == "marker-builder-ran"),
+            "{runner:?}: {out}"
+        );
+        assert!(
+            !out.contains("marker-unused-ran"),
+            "{runner:?}: skipped stage ran: {out}"
+        );
+        assert!(
+            !out.contains("marker-after-ran"),
+            "{runner:?}: stage after target ran: {out}"
+        );
+        let root = sb.unpack("prog");
+        assert_eq!(
+            fs::read_to_string(root.join("out")).unwrap(),
+            "hello world\n"
+        );
+        assert!(root.join("usr/local/bin/prog").is_file());
+        assert!(
+            !root.join("src").exists(),
+            "{runner:?}: builder files leaked"
+        );
+        assert!(!root.join("prog").exists());
+
+        // Without --target the last stage is built, on top of `final`.
+        let out = sb.build(
+            "all",
+            STAGES,
+            &[("prog.sh.in", "#!/bin/sh\necho hello @NAME@\n")],
+            &[],
+        );
+        assert!(out.lines().any(|l| l == "marker-after-ran"), "{out}");
+        assert!(!out.contains("marker-unused-ran"), "{runner:?}: {out}");
+        let root = sb.unpack("all");
+        assert_eq!(
+            fs::read_to_string(root.join("out")).unwrap(),
+            "hello world\n"
+        );
+
+        let out = sb.fails(&[
+            "bud",
+            "--target",
+            "nosuch",
+            sb.path().join("ctx-0").to_str().unwrap(),
+        ]);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+    }
+}
+
+const CACHED: &str = "FROM busybox
+COPY . /ctx/
+ARG V=1
+RUN echo \"run-marker V=$V\" && cat /ctx/a.txt > /copy
+ENV DONE=1
+";
+
+/// Whether the RUN step ran (its output line, not the STEP line, is there).
+fn ran(out: &str) -> Option<&str> {
+    out.lines()
+        .find(|l| l.starts_with("run-marker V="))
+        .map(|l| l.trim_start_matches("run-marker V="))
+}
+
+fn hits(out: &str) -> usize {
+    out.matches("--> Using cache").count()
+}
+
+#[test]
+fn cache_hits_and_misses() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let ctx = sb.context(
+            "ctx",
+            &[
+                ("Containerfile", CACHED),
+                ("a.txt", "one\n"),
+                ("ignored.txt", "ignored\n"),
+                (".containerignore", "ignored.txt\n"),
+            ],
+        );
+        let c = ctx.to_str().unwrap();
+        let bud = |extra: &[&str]| {
+            let mut args = vec!["bud", "-t", "cached"];
+            args.extend_from_slice(extra);
+            args.push(c);
+            sb.ok(&args)
+        };
+
+        let first = bud(&[]);
+        assert_eq!(hits(&first), 0, "{runner:?}: {first}");
+        assert_eq!(ran(&first), Some("1"));
+
+        let again = bud(&[]);
+        assert_eq!(hits(&again), 2, "{runner:?}: COPY and RUN hit: {again}");
+        assert_eq!(ran(&again), None, "{runner:?}: {again}");
+
+        // A new mtime without new content is still a hit.
+        let later = SystemTime::now() + Duration::from_secs(5);
+        fs::File::options()
+            .write(true)
+            .open(ctx.join("a.txt"))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let touched = bud(&[]);
+        assert_eq!(
+            hits(&touched),
+            2,
+            "{runner:?}: touch without change: {touched}"
+        );
+        assert_eq!(ran(&touched), None);
+
+        // An ignored file is not part of the context.
+        sb.write("ctx/ignored.txt", "changed\n");
+        let ignored = bud(&[]);
+        assert_eq!(
+            hits(&ignored),
+            2,
+            "{runner:?}: ignored file edited: {ignored}"
+        );
+        assert_eq!(ran(&ignored), None);
+
+        // A changed build arg misses from the step that uses it.
+        let arg = bud(&["--build-arg", "V=2"]);
+        assert_eq!(hits(&arg), 1, "{runner:?}: COPY hits, RUN misses: {arg}");
+        assert_eq!(ran(&arg), Some("2"));
+        let arg_again = bud(&["--build-arg", "V=2"]);
+        assert_eq!(hits(&arg_again), 2, "{arg_again}");
+
+        // Editing a context file misses from the COPY on.
+        sb.write("ctx/a.txt", "two\n");
+        let edited = bud(&[]);
+        assert_eq!(hits(&edited), 0, "{runner:?}: {edited}");
+        assert_eq!(ran(&edited), Some("1"));
+        let root = sb.unpack("cached");
+        assert_eq!(fs::read_to_string(root.join("copy")).unwrap(), "two\n");
+
+        // --no-cache runs everything.
+        let nocache = bud(&["--no-cache"]);
+        assert_eq!(hits(&nocache), 0);
+        assert_eq!(ran(&nocache), Some("1"));
+    }
+}
