@@ -3,8 +3,8 @@
 //! `--build-arg` overrides defaults; proxy args work undeclared but never
 //! reach history; platform args are predefined.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use crate::image::Platform;
 
@@ -30,14 +30,14 @@ pub fn is_proxy_arg(name: &str) -> bool {
 #[derive(Debug, Default)]
 pub struct BuildArgs {
     values: BTreeMap<String, String>,
-    used: RefCell<BTreeSet<String>>,
+    used: Mutex<BTreeSet<String>>,
 }
 
 impl BuildArgs {
     pub fn new(values: BTreeMap<String, String>) -> BuildArgs {
         BuildArgs {
             values,
-            used: RefCell::default(),
+            used: Mutex::default(),
         }
     }
 
@@ -45,7 +45,10 @@ impl BuildArgs {
     pub fn take(&self, name: &str) -> Option<String> {
         let v = self.values.get(name).cloned();
         if v.is_some() {
-            self.used.borrow_mut().insert(name.to_string());
+            self.used
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_string());
         }
         v
     }
@@ -63,7 +66,7 @@ impl BuildArgs {
 
     /// Args given with `--build-arg` that no stage declared.
     pub fn unused(&self) -> Vec<String> {
-        let used = self.used.borrow();
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         self.values
             .keys()
             .filter(|k| !used.contains(*k) && !is_proxy_arg(k))

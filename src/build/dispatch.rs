@@ -34,7 +34,7 @@ pub fn command_argv(state: &StageState, command: &Command) -> Vec<String> {
 
 impl Executor<'_> {
     pub(crate) fn dispatch(
-        &mut self,
+        &self,
         state: &mut StageState,
         inst: &Instruction,
     ) -> Result<(), StepError> {
@@ -155,7 +155,7 @@ impl Executor<'_> {
     /// `ARG`: declares names in the stage; values from `--build-arg`, the
     /// default, or the global ARG of the same name.
     fn dispatch_arg(
-        &mut self,
+        &self,
         state: &mut StageState,
         arg: &crate::containerfile::Arg,
     ) -> Result<(), StepError> {
@@ -187,7 +187,7 @@ impl Executor<'_> {
     /// `WORKDIR`: sets the directory and creates it; a layer only when the
     /// directory was missing.
     fn dispatch_workdir(
-        &mut self,
+        &self,
         state: &mut StageState,
         path: &str,
         original: &str,

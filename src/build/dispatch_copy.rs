@@ -70,23 +70,20 @@ impl Executor<'_> {
     }
 
     /// The tree a `--from` names: an earlier stage or an image.
-    fn from_tree(
-        &mut self,
+    fn tree_of_from(
+        &self,
         state: &StageState,
         from: &str,
         stage_index: usize,
     ) -> Result<Origin, StepError> {
         let name = state.expand(from)?;
         let (layers, label) = if let Some(i) = find_stage(&self.cf, &name, stage_index) {
-            let result = self.results[i]
-                .as_ref()
+            let result = self.stage_result(i)
                 .ok_or_else(|| StepError::Invalid(format!("stage {name:?} was not built")))?;
             (result.layers.clone(), format!("stage {name:?}"))
         } else {
             let rec = lookup_image(self.store, &name).map_err(|e| {
-                StepError::Invalid(format!(
-                    "--from={name}: no stage or image by that name: {e}"
-                ))
+                StepError::Invalid(format!("--from={name}: no stage or image by that name: {e}"))
             })?;
             self.lease.protect_image(&rec.id)?;
             (rec.layers, format!("image {name:?}"))
@@ -96,14 +93,14 @@ impl Executor<'_> {
     }
 
     pub(crate) fn dispatch_copy(
-        &mut self,
+        &self,
         state: &mut StageState,
         copy: &Copy,
     ) -> Result<(), StepError> {
         let sources = self.expand_sources(state, &copy.sources)?;
         let dest = state.expand(&copy.dest)?;
         let origin = match &copy.from {
-            Some(from) => self.from_tree(state, from, self.current)?,
+            Some(from) => self.tree_of_from(state, from, state.index)?,
             None => Origin::Context,
         };
         let tree = match &origin {
@@ -120,7 +117,11 @@ impl Executor<'_> {
             workdir: PathBuf::from(&state.config.image().config.working_dir),
             preserve_ownership_from_source: copy.from.is_some(),
         };
-        let chown = copy.chown.as_deref().map(|c| state.expand(c)).transpose()?;
+        let chown = copy
+            .chown
+            .as_deref()
+            .map(|c| state.expand(c))
+            .transpose()?;
         self.copy_step(
             state,
             "COPY",
@@ -135,20 +136,15 @@ impl Executor<'_> {
         )
     }
 
-    pub(crate) fn dispatch_add(
-        &mut self,
-        state: &mut StageState,
-        add: &Add,
-    ) -> Result<(), StepError> {
+    pub(crate) fn dispatch_add(&self, state: &mut StageState, add: &Add) -> Result<(), StepError> {
         let sources = self.expand_sources(state, &add.sources)?;
         let dest = state.expand(&add.dest)?;
         let checksum = match &add.checksum {
             Some(c) => {
                 let c = state.expand(c)?;
-                Some(
-                    c.parse::<Digest>()
-                        .map_err(|e| StepError::Invalid(format!("--checksum={c}: {e}")))?,
-                )
+                Some(c.parse::<Digest>().map_err(|e| {
+                    StepError::Invalid(format!("--checksum={c}: {e}"))
+                })?)
             }
             None => None,
         };
@@ -160,7 +156,11 @@ impl Executor<'_> {
             workdir: PathBuf::from(&state.config.image().config.working_dir),
             preserve_ownership_from_source: false,
         };
-        let chown = add.chown.as_deref().map(|c| state.expand(c)).transpose()?;
+        let chown = add
+            .chown
+            .as_deref()
+            .map(|c| state.expand(c))
+            .transpose()?;
         let tree = self.context.clone();
         self.copy_step(
             state,
@@ -179,7 +179,7 @@ impl Executor<'_> {
     /// The shared body of COPY and ADD; `add` carries ADD's extra options.
     #[allow(clippy::too_many_arguments)]
     fn copy_step(
-        &mut self,
+        &self,
         state: &mut StageState,
         keyword: &str,
         link: bool,
@@ -204,9 +204,9 @@ impl Executor<'_> {
             }
             Some(dir)
         };
-        let heredoc_tree = heredoc_dir
-            .as_ref()
-            .map(|d| SourceTree::context(d.path().to_path_buf(), Default::default()));
+        let heredoc_tree = heredoc_dir.as_ref().map(|d| {
+            SourceTree::context(d.path().to_path_buf(), Default::default())
+        });
         let heredoc_names: Vec<String> = sources.heredocs.iter().map(|h| h.name.clone()).collect();
 
         // The cache key covers the bytes, modes and owners of every source.
@@ -223,11 +223,11 @@ impl Executor<'_> {
             .cloned()
             .collect();
         if !local.is_empty() {
-            let d = sources_digest(tree, &local, &opts, &mut self.stat_cache)?;
+            let d = sources_digest(tree, &local, &opts, &mut self.stat_cache())?;
             content.update(d.hex().as_bytes());
         }
         if let Some(t) = &heredoc_tree {
-            let d = sources_digest(t, &heredoc_names, &opts, &mut self.stat_cache)?;
+            let d = sources_digest(t, &heredoc_names, &opts, &mut self.stat_cache())?;
             content.update(d.hex().as_bytes());
         }
         let mut cacheable = true;

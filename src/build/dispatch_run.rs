@@ -39,18 +39,9 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
             let mut script = cmd.clone();
             if let [only] = run.heredocs.as_slice() {
                 let word = cmd.trim();
-                if word.starts_with("<<")
-                    && word
-                        .trim_start_matches("<<")
-                        .trim_start_matches('-')
-                        .trim_matches(|c| c == '"' || c == '\'')
-                        == only.name
-                {
-                    let body = if only.expand {
-                        only.body()
-                    } else {
-                        only.body()
-                    };
+                if word.starts_with("<<") && word.trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == only.name {
+                    // Unquoted delimiters leave expansion to the shell, as BuildKit.
+                    let body = only.body();
                     let mut argv = shell.clone();
                     argv.push(body.clone());
                     return Ok((argv, body));
@@ -69,11 +60,7 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
 }
 
 impl Executor<'_> {
-    pub(crate) fn dispatch_run(
-        &mut self,
-        state: &mut StageState,
-        run: &Run,
-    ) -> Result<(), StepError> {
+    pub(crate) fn dispatch_run(&self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
         let (argv, command_text) = run_argv(state, run)?;
         let mut mounts = self.prepare_mounts(state, &run.mounts)?;
         let mut history_args: Vec<(String, String)> = state
@@ -125,19 +112,12 @@ impl Executor<'_> {
             "" => "/".to_string(),
             w => w.to_string(),
         };
-        let hostname = format!("{}", &key.hex()[..12]);
+        let hostname = key.hex()[..12].to_string();
         let sandbox_mounts = std::mem::take(&mut mounts.mounts);
         let ctx = self.layer_context();
         let result = ctx.run_step(state, key, &created_by, |merged: &Path| {
             let rootfs = Rootfs::new(merged.to_path_buf());
-            let user = resolve_user(
-                &rootfs,
-                if user_spec.is_empty() {
-                    "0"
-                } else {
-                    &user_spec
-                },
-            )?;
+            let user = resolve_user(&rootfs, if user_spec.is_empty() { "0" } else { &user_spec })?;
             if !env.iter().any(|(k, _)| k == "HOME") {
                 env.push(("HOME".to_string(), user.home.display().to_string()));
             }
@@ -170,7 +150,7 @@ impl Executor<'_> {
     }
 
     fn prepare_mounts(
-        &mut self,
+        &self,
         state: &StageState,
         specs: &[RunMount],
     ) -> Result<PreparedMounts, StepError> {
@@ -200,8 +180,8 @@ impl Executor<'_> {
                     let (root, key) = match &spec.from {
                         Some(from) => {
                             let name = state.expand(from)?;
-                            let (layers, key) = if let Some(i) = find_stage(&self.cf, &name, self.current) {
-                                let r = self.results[i].as_ref().ok_or_else(|| {
+                            let (layers, key) = if let Some(i) = find_stage(&self.cf, &name, state.index) {
+                                let r = self.stage_result(i).ok_or_else(|| {
                                     StepError::Invalid(format!("stage {name:?} was not built"))
                                 })?;
                                 (r.layers.clone(), r.cache_key.hex())
@@ -219,9 +199,9 @@ impl Executor<'_> {
                         None => {
                             let digest = crate::build::copy_digest::sources_digest(
                                 &self.context,
-                                &[source.clone()],
+                                std::slice::from_ref(&source),
                                 &Default::default(),
-                                &mut self.stat_cache,
+                                &mut self.stat_cache(),
                             )?;
                             (self.context.rootfs().root().to_path_buf(), digest.hex())
                         }
@@ -309,9 +289,7 @@ impl Executor<'_> {
                     .and_then(|t| Path::new(t).file_name())
                     .map(|n| n.to_string_lossy().into_owned())
             })
-            .ok_or_else(|| {
-                StepError::Invalid("--mount=type=secret needs id= or target=".to_string())
-            })?;
+            .ok_or_else(|| StepError::Invalid("--mount=type=secret needs id= or target=".to_string()))?;
         let Some(secret) = self.req.secrets.iter().find(|s| s.id == id) else {
             if spec.required {
                 return Err(StepError::Invalid(format!(
@@ -324,22 +302,14 @@ impl Executor<'_> {
             SecretSource::File(path) => path.clone(),
             SecretSource::Env(var) => {
                 let value = std::env::var_os(var).ok_or_else(|| {
-                    StepError::Invalid(format!(
-                        "secret {id:?}: environment variable {var} is not set"
-                    ))
+                    StepError::Invalid(format!("secret {id:?}: environment variable {var} is not set"))
                 })?;
                 let dir = tempfile::Builder::new()
                     .prefix("secret-")
                     .tempdir_in(self.run_dir_ready()?)?;
                 let file = dir.path().join("value");
-                fs::write(
-                    &file,
-                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
-                )?;
-                fs::set_permissions(
-                    &file,
-                    fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)),
-                )?;
+                fs::write(&file, std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()))?;
+                fs::set_permissions(&file, fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)))?;
                 out.temp.push(dir);
                 file
             }

@@ -45,7 +45,7 @@ pub enum BuildError {
         location: String,
         step: String,
         #[source]
-        source: StepError,
+        source: Box<StepError>,
     },
     #[error("committing the image: {0}")]
     Commit(#[source] StoreError),

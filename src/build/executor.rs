@@ -6,13 +6,15 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::sync::{mpsc, Mutex, MutexGuard};
 
 use crate::build::args::{platform_args, BuildArgs};
 use crate::build::context::SourceTree;
 use crate::build::copy_digest::StatCache;
 use crate::build::error::{BuildError, StepError};
 use crate::build::output::Output;
-use crate::build::plan::{find_stage, plan, stage_label};
+use crate::build::plan::{dependencies, find_stage, plan, stage_label};
 use crate::build::request::{BuildRequest, ContainerfileSource, OutputFormat};
 use crate::build::stage::{StageResult, StageState};
 use crate::build::step::LayerContext;
@@ -46,26 +48,17 @@ pub struct Executor<'a> {
     pub lease: Lease,
     pub mounts_dir: PathBuf,
     pub run_dir: PathBuf,
-    pub stat_cache: StatCache,
-    pub results: Vec<Option<StageResult>>,
-    /// The index of the stage being built.
-    pub current: usize,
+    pub stat_cache: Mutex<StatCache>,
+    pub results: Mutex<Vec<Option<StageResult>>>,
 }
 
 /// Builds `req` into an image in `store`; `runroot` holds mount points.
-pub fn build(
-    store: &Store,
-    runroot: &Path,
-    req: &BuildRequest,
-) -> Result<BuildOutcome, BuildError> {
+pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildOutcome, BuildError> {
     let out = Output { quiet: req.quiet };
     let (text, file_label, file_path) = read_containerfile(req)?;
     let cf = containerfile::parse(&text, &file_label)?;
     for w in &cf.warnings {
-        out.warn(&format!(
-            "{}:{}: {}",
-            w.span.file, w.span.start.line, w.message
-        ));
+        out.warn(&format!("{}:{}: {}", w.span.file, w.span.start.line, w.message));
     }
     if !req.context.is_dir() {
         return Err(BuildError::Context {
@@ -96,7 +89,7 @@ pub fn build(
     let lease = store.lease()?;
     let stat_cache = StatCache::load(store.root().join("cache").join("context-stat.json"));
     let stages = cf.stages.len();
-    let mut ex = Executor {
+    let ex = Executor {
         store,
         req,
         out,
@@ -109,16 +102,15 @@ pub fn build(
         lease,
         mounts_dir: run_dir.join("mounts"),
         run_dir: run_dir.clone(),
-        stat_cache,
-        results: vec![None; stages],
-        current: 0,
+        stat_cache: Mutex::new(stat_cache),
+        results: Mutex::new(vec![None; stages]),
         cf,
     };
     for i in &plan.skipped {
         ex.out.skipped_stage(&stage_label(&ex.cf, *i));
     }
     let result = ex.run_stages(&plan.needed);
-    let _ = ex.stat_cache.save();
+    let _ = ex.stat_cache().save();
     let _ = fs::remove_dir_all(&run_dir);
     result?;
     let outcome = ex.commit(plan.target)?;
@@ -130,7 +122,9 @@ pub fn build(
     Ok(outcome)
 }
 
-fn read_containerfile(req: &BuildRequest) -> Result<(String, String, Option<PathBuf>), BuildError> {
+fn read_containerfile(
+    req: &BuildRequest,
+) -> Result<(String, String, Option<PathBuf>), BuildError> {
     let path = match &req.containerfile {
         Some(ContainerfileSource::Stdin(text)) => {
             return Ok((text.clone(), "stdin".to_string(), None))
@@ -191,13 +185,76 @@ fn global_args(
 }
 
 impl Executor<'_> {
-    fn run_stages(&mut self, needed: &[usize]) -> Result<(), BuildError> {
+    /// The result of stage `i`, once built.
+    pub(crate) fn stage_result(&self, i: usize) -> Option<StageResult> {
+        self.results.lock().unwrap_or_else(|e| e.into_inner())[i].clone()
+    }
+
+    pub(crate) fn stat_cache(&self) -> MutexGuard<'_, StatCache> {
+        self.stat_cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs the needed stages, each as soon as the stages it reads from are
+    /// done, at most `--jobs` at a time.
+    fn run_stages(&self, needed: &[usize]) -> Result<(), BuildError> {
         let count = needed.len();
-        for (n, &i) in needed.iter().enumerate() {
-            let result = self.run_stage(i, (n + 1, count))?;
-            self.results[i] = Some(result);
-        }
-        Ok(())
+        let position: HashMap<usize, usize> =
+            needed.iter().enumerate().map(|(n, &i)| (i, n + 1)).collect();
+        let lexer = Lexer::new(self.cf.escape);
+        let expand = |w: &str| {
+            lexer
+                .process_word(w, &self.global_env)
+                .unwrap_or_else(|_| w.to_string())
+        };
+        let deps: HashMap<usize, Vec<usize>> = needed
+            .iter()
+            .map(|&i| (i, dependencies(&self.cf, i, &expand)))
+            .collect();
+        let jobs = self.req.jobs.max(1);
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel();
+            let mut pending: Vec<usize> = needed.to_vec();
+            let mut done = HashSet::new();
+            let mut running = 0;
+            let mut first_error = None;
+            loop {
+                if first_error.is_none() {
+                    let mut k = 0;
+                    while k < pending.len() && running < jobs {
+                        let i = pending[k];
+                        if deps[&i].iter().all(|d| done.contains(d)) {
+                            pending.remove(k);
+                            running += 1;
+                            let tx = tx.clone();
+                            let pos = (position[&i], count);
+                            scope.spawn(move || {
+                                let _ = tx.send((i, self.run_stage(i, pos)));
+                            });
+                        } else {
+                            k += 1;
+                        }
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                let Ok((i, result)) = rx.recv() else { break };
+                running -= 1;
+                match result {
+                    Ok(r) => {
+                        self.results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                        done.insert(i);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
     }
 
     pub(crate) fn layer_context(&self) -> LayerContext<'_> {
@@ -211,8 +268,7 @@ impl Executor<'_> {
         }
     }
 
-    fn run_stage(&mut self, i: usize, pos: (usize, usize)) -> Result<StageResult, BuildError> {
-        self.current = i;
+    fn run_stage(&self, i: usize, pos: (usize, usize)) -> Result<StageResult, BuildError> {
         let stage: Stage = self.cf.stages[i].clone();
         let total = stage.instructions.len() + 1;
         self.out.step(pos, (1, total), &stage.from.origin.original);
@@ -240,7 +296,7 @@ impl Executor<'_> {
 
     /// Runs one ONBUILD trigger of the base image at the start of a stage.
     fn run_trigger(
-        &mut self,
+        &self,
         state: &mut StageState,
         trigger: &str,
         stage: &Stage,
@@ -253,11 +309,8 @@ impl Executor<'_> {
             )
         })?;
         for inst in &parsed.stages[0].instructions {
-            self.out.step(
-                (1, 1),
-                (1, 1),
-                &format!("ONBUILD {}", inst.origin().original),
-            );
+            self.out
+                .step((1, 1), (1, 1), &format!("ONBUILD {}", inst.origin().original));
             self.dispatch(state, inst)
                 .map_err(|e| self.step_error(&stage.from.origin, e))?;
         }
@@ -272,30 +325,24 @@ impl Executor<'_> {
         BuildError::Step {
             location: format!("{}:{}", origin.span.file, origin.span.start.line),
             step: origin.original.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
     /// The stage's starting state: scratch, an earlier stage, or an image.
-    fn base_state(&mut self, i: usize, stage: &Stage) -> Result<StageState, StepError> {
+    fn base_state(&self, i: usize, stage: &Stage) -> Result<StageState, StepError> {
         let lexer = Lexer::new(self.cf.escape);
         let image = lexer.process_word(&stage.from.image, &self.global_env)?;
         let mut key = Hasher::new();
         let (config, layers) = if image.eq_ignore_ascii_case("scratch") {
             key.update(b"scratch");
-            (
-                ImageConfigBuilder::scratch(self.platform.clone()),
-                Vec::new(),
-            )
+            (ImageConfigBuilder::scratch(self.platform.clone()), Vec::new())
         } else if let Some(dep) = find_stage(&self.cf, &image, i) {
-            let base = self.results[dep]
-                .as_ref()
+            let base = self
+                .stage_result(dep)
                 .ok_or_else(|| StepError::Invalid(format!("stage {image:?} was not built")))?;
             key.update(base.cache_key.hex().as_bytes());
-            (
-                ImageConfigBuilder::from_base(base.config.clone()),
-                base.layers.clone(),
-            )
+            (ImageConfigBuilder::from_base(base.config), base.layers)
         } else {
             let rec = lookup_image(self.store, &image).map_err(|e| {
                 StepError::Invalid(format!(
@@ -312,6 +359,7 @@ impl Executor<'_> {
         // TARGETSTAGE-style automatic args are only visible once declared.
         let _ = &mut args;
         Ok(StageState {
+            index: i,
             config,
             layers,
             args,
@@ -322,9 +370,9 @@ impl Executor<'_> {
     }
 
     /// Writes the target stage as an image and names it.
-    fn commit(&mut self, target: usize) -> Result<BuildOutcome, BuildError> {
-        let result = self.results[target]
-            .clone()
+    fn commit(&self, target: usize) -> Result<BuildOutcome, BuildError> {
+        let result = self
+            .stage_result(target)
             .ok_or_else(|| BuildError::Plan("the target stage was not built".to_string()))?;
         let mut builder = ImageConfigBuilder::from_base(result.config);
         for (k, v) in &self.req.labels {
@@ -336,14 +384,40 @@ impl Executor<'_> {
                 builder.clamp_timestamps(ts);
             }
         }
-        let image = builder.build();
         let format = match self.req.format {
             OutputFormat::Oci => ManifestFormat::Oci,
             OutputFormat::Docker => ManifestFormat::Docker,
         };
-        let config_bytes = match format {
-            ManifestFormat::Oci => image.to_oci_json(),
-            ManifestFormat::Docker => image.to_docker_json(),
+        // A rebuild where every step hit the cache gives the same image ID,
+        // as buildah's and docker's do: the config is reused, times and all.
+        let use_cache = self.req.layers && !self.req.no_cache;
+        let commit_key = {
+            let mut h = Hasher::new();
+            h.update(b"commit\n");
+            h.update(result.cache_key.hex().as_bytes());
+            if let Some(top) = result.layers.last() {
+                h.update(top.digest().hex().as_bytes());
+            }
+            h.update(format!("{:?}", (&self.req.labels, self.req.timestamp, format)).as_bytes());
+            h.finish()
+        };
+        let cached = if use_cache {
+            self.store
+                .cache_get(&commit_key)?
+                .and_then(|e| e.blob)
+                .and_then(|b| self.store.read_blob(&b).ok())
+        } else {
+            None
+        };
+        let config_bytes = match cached {
+            Some(bytes) => bytes,
+            None => {
+                let image = builder.build();
+                match format {
+                    ManifestFormat::Oci => image.to_oci_json(),
+                    ManifestFormat::Docker => image.to_docker_json(),
+                }
+            }
         };
         let names = self
             .req
@@ -362,6 +436,14 @@ impl Executor<'_> {
             names.clone(),
         )
         .map_err(BuildError::Commit)?;
+        if use_cache {
+            let entry = crate::store::CacheEntry {
+                layer: None,
+                blob: Some(record.id),
+                data: serde_json::Value::Null,
+            };
+            self.store.cache_put(&commit_key, &entry)?;
+        }
         self.out.short_id(&record.id.short());
         for n in &names {
             self.out.tagged(n);

@@ -71,9 +71,7 @@ pub fn plan(
             todo.push(dep);
         }
     }
-    let skipped = (0..cf.stages.len())
-        .filter(|i| !needed.contains(i))
-        .collect();
+    let skipped = (0..cf.stages.len()).filter(|i| !needed.contains(i)).collect();
     Ok(Plan {
         target,
         needed: needed.into_iter().collect(),
@@ -81,7 +79,12 @@ pub fn plan(
     })
 }
 
-fn dependencies(cf: &Containerfile, i: usize, expand_from: &dyn Fn(&str) -> String) -> Vec<usize> {
+/// The earlier stages stage `i` reads from.
+pub fn dependencies(
+    cf: &Containerfile,
+    i: usize,
+    expand_from: &dyn Fn(&str) -> String,
+) -> Vec<usize> {
     let stage = &cf.stages[i];
     let mut deps = Vec::new();
     if let Some(d) = find_stage(cf, &expand_from(&stage.from.image), i) {

@@ -19,6 +19,8 @@ pub struct StageResult {
 
 /// A stage being built.
 pub struct StageState {
+    /// The stage's index in the Containerfile.
+    pub index: usize,
     pub config: ImageConfigBuilder,
     /// Bottom to top.
     pub layers: Vec<ChainId>,

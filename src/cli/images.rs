@@ -189,8 +189,8 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
     let id_width = if args.no_trunc { 71 } else { 12 };
     writeln!(
         out,
-        "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  {}",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
+        "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
     )?;
     for r in &rows {
         writeln!(

@@ -20,10 +20,7 @@ pub struct StoreImage<'a> {
 }
 
 impl<'a> StoreImage<'a> {
-    pub fn open(
-        store: &'a Store,
-        record: &ImageRecord,
-    ) -> Result<StoreImage<'a>, crate::store::StoreError> {
+    pub fn open(store: &'a Store, record: &ImageRecord) -> Result<StoreImage<'a>, crate::store::StoreError> {
         let config = store.read_blob(&record.id)?;
         let mut layers = Vec::new();
         for chain in &record.layers {

@@ -144,6 +144,7 @@ impl BlobWriter {
                     digest: want,
                     expected: want_size,
                     actual: size,
+                    actual_digest: digest,
                 });
             }
             if digest != want {

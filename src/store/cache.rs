@@ -57,6 +57,8 @@ impl Store {
 
     /// Stores the entry for `key` atomically (replacing any older one).
     pub fn cache_put(&self, key: &Digest, entry: &CacheEntry) -> Result<()> {
+        // Checked under the lock so gc cannot remove a part in between.
+        let _guard = self.lock()?;
         if let Some(l) = &entry.layer {
             if !self.has_layer(l) {
                 return Err(StoreError::LayerNotFound(*l));
@@ -67,7 +69,6 @@ impl Store {
                 return Err(StoreError::BlobNotFound(*b));
             }
         }
-        let _guard = self.lock()?;
         write_json(&self.tmp_dir(), &self.cache_path(key), entry)
     }
 
@@ -80,6 +81,22 @@ impl Store {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Drops every cache entry (`prune --all`); the layers and blobs they
+    /// kept go at the next gc unless something else uses them.
+    pub fn clear_cache(&self) -> Result<usize> {
+        let _guard = self.lock()?;
+        let mut removed = 0;
+        for (key, _) in self.cache_entries()? {
+            let path = self.cache_path(&key);
+            match fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("remove cache entry", path)(e)),
+            }
+        }
+        Ok(removed)
     }
 
     /// Every cache key and its entry, unvalidated (for gc and fsck).
@@ -149,5 +166,7 @@ mod tests {
         };
         s.cache_put(&key, &entry).unwrap();
         assert_eq!(s.cache_get(&key).unwrap(), Some(entry));
+        assert_eq!(s.clear_cache().unwrap(), 1);
+        assert_eq!(s.cache_get(&key).unwrap(), None);
     }
 }

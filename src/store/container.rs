@@ -45,17 +45,20 @@ impl ContainerName {
 /// `containers/<name>/container.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerRecord {
+    /// The container's name (a single safe path component).
     pub name: String,
     /// The image it was made from (`None` for `scratch`).
     pub image: Option<Digest>,
     /// The top layer under the container's own changes.
     pub parent: Option<ChainId>,
+    /// RFC 3339 creation time.
     pub created: String,
 }
 
 /// A working container: its record and the overlay directories.
 #[derive(Debug, Clone)]
 pub struct Container {
+    /// What `container.json` holds.
     pub record: ContainerRecord,
     dir: PathBuf,
     lowers: Vec<PathBuf>,
@@ -77,6 +80,7 @@ impl Container {
         &self.lowers
     }
 
+    /// `containers/<name>/`.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -22,11 +22,12 @@ pub enum StoreError {
     NoRoot(String),
     #[error("blob digest mismatch: expected {expected}, wrote {actual} (the data was discarded)")]
     DigestMismatch { expected: Digest, actual: Digest },
-    #[error("blob {digest} size mismatch: expected {expected} bytes, wrote {actual} (the data was discarded)")]
+    #[error("blob size mismatch: expected {digest} of {expected} bytes, got {actual} bytes hashing to {actual_digest} (the data was discarded)")]
     SizeMismatch {
         digest: Digest,
         expected: u64,
         actual: u64,
+        actual_digest: Digest,
     },
     #[error("blob {0} is not in the store")]
     BlobNotFound(Digest),

@@ -7,6 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -34,6 +35,49 @@ pub(crate) fn pid_alive(pid: i32) -> bool {
         Ok(()) => true,
         Err(errno) => errno != nix::errno::Errno::ESRCH,
     }
+}
+
+/// How far a process's start time, read from /proc with one-second
+/// resolution, may appear to be after things it made.
+const START_SLACK: Duration = Duration::from_secs(5);
+
+/// Whether the entry `name` (staging file, lease) made or last written at
+/// `made` still belongs to a running process: its pid prefix names a live
+/// process that started before `made`. The start-time check keeps a
+/// recycled pid from keeping a crashed build's leftovers alive.
+pub(crate) fn owner_alive(name: &str, made: SystemTime) -> bool {
+    let Some(pid) = owner_pid(name) else {
+        return false;
+    };
+    if !pid_alive(pid) {
+        return false;
+    }
+    match process_start(pid) {
+        Some(start) => start <= made + START_SLACK,
+        // /proc hidden (hidepid) or racing with exit: trust the pid.
+        None => true,
+    }
+}
+
+/// When `pid` started, from `/proc/<pid>/stat` and the boot time.
+fn process_start(pid: i32) -> Option<SystemTime> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces; fields after
+    // it start at field 3 (state), so starttime (field 22) is index 19.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: u64 = fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf reads a constant; no memory is passed.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|h| *h > 0)?;
+    let since_boot = Duration::from_millis(ticks.saturating_mul(1000) / hz);
+    Some(UNIX_EPOCH + Duration::from_secs(boot) + since_boot)
 }
 
 /// Makes a new uniquely named staging file in `tmp_dir`, opened for writing.
@@ -218,6 +262,23 @@ mod tests {
         let pid = child.id() as i32;
         child.wait().unwrap();
         assert!(!pid_alive(pid));
+    }
+
+    #[test]
+    fn recycled_pids_do_not_own_old_entries() {
+        let me = std::process::id();
+        let name = format!("{me}-blob-x");
+        assert!(owner_alive(&name, SystemTime::now()));
+        // Made long before this process started: another process with the
+        // same pid made it, and that one is gone.
+        assert!(!owner_alive(
+            &name,
+            UNIX_EPOCH + Duration::from_secs(1_000_000)
+        ));
+        assert!(!owner_alive("junk", SystemTime::now()));
+        let start = process_start(me as i32).unwrap();
+        let now = SystemTime::now();
+        assert!(start <= now && now.duration_since(start).unwrap() < Duration::from_secs(3600));
     }
 
     #[test]

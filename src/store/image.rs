@@ -40,6 +40,7 @@ pub struct ImageRecord {
     /// The layers, bottom to top.
     pub layers: Vec<ChainId>,
     /// RFC 3339 creation time.
+    /// RFC 3339 creation time.
     pub created: String,
     /// Sum of the layers' uncompressed sizes, as `images` shows it.
     pub size: u64,
@@ -120,8 +121,9 @@ impl Store {
         for n in &record.names {
             check_name(n)?;
         }
-        self.check_references(record)?;
+        // Checked under the lock so gc cannot remove a part in between.
         let _guard = self.lock()?;
+        self.check_references(record)?;
         let mut stored = record.clone();
         stored.names.clear();
         write_json(&self.tmp_dir(), &self.image_path(&record.id), &stored)?;
@@ -231,6 +233,16 @@ impl Store {
             }
         }
         Err(StoreError::ImageNotFound(name_or_id.to_string()))
+    }
+
+    /// Images whose local manifest has this digest (`name@sha256:…`
+    /// references and `images --digests` name images this way).
+    pub fn images_by_manifest(&self, manifest: &Digest) -> Result<Vec<ImageRecord>> {
+        Ok(self
+            .images()?
+            .into_iter()
+            .filter(|r| r.manifest == *manifest)
+            .collect())
     }
 
     /// Points `name` at image `id`, moving it from any other image.
@@ -343,6 +355,11 @@ mod tests {
                 .id,
             rec.id
         );
+        assert_eq!(
+            s.images_by_manifest(&rec.manifest).unwrap(),
+            vec![rec.clone()]
+        );
+        assert!(s.images_by_manifest(&rec.id).unwrap().is_empty());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -88,17 +88,25 @@ impl Store {
             let entry = entry.map_err(StoreError::io("list", &dir))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            let alive = fsutil::owner_pid(&name).is_some_and(fsutil::pid_alive);
-            if !alive {
+            let rec = match fsutil::read_json::<LeaseRecord>(&path) {
+                Ok(Some(rec)) => rec,
+                Ok(None) => continue,
+                Err(e) => {
+                    // Leases are written atomically, so this is damage, not a
+                    // crash; a dead owner's is dropped, a live one's reported.
+                    if fsutil::owner_pid(&name).is_some_and(fsutil::pid_alive) {
+                        log::warn!("ignoring unreadable lease: {e}");
+                    } else {
+                        let _ = fs::remove_file(&path);
+                    }
+                    continue;
+                }
+            };
+            let started = UNIX_EPOCH + Duration::from_nanos(rec.started_unix_nanos);
+            if fsutil::owner_alive(&name, started) {
+                out.push(rec);
+            } else {
                 let _ = fs::remove_file(&path);
-                continue;
-            }
-            match fsutil::read_json::<LeaseRecord>(&path) {
-                Ok(Some(rec)) => out.push(rec),
-                Ok(None) => {}
-                // A live process's lease is written atomically, so this is
-                // real corruption; keep going, fsck reports it.
-                Err(e) => log::warn!("ignoring lease: {e}"),
             }
         }
         Ok(out)

@@ -25,11 +25,20 @@
 //! and finish with [`Store::put_image`]. Every write is staged in `tmp/` and
 //! renamed into place, so a crash never leaves a half-written object under
 //! its name, and a rename that finds the target present counts as success.
+//!
+//! Concurrency: any number of threads and processes may use one root. The
+//! index writers ([`Store::put_image`], [`Store::tag`], [`Store::untag`],
+//! [`Store::remove_image`], [`Store::cache_put`], [`Store::cache_get`] when it
+//! drops a stale entry, [`Store::record_compressed_blob`]) and
+//! [`Store::gc`]/[`Store::prune`]/[`Store::fsck`] take the store lock
+//! themselves; do not call them while holding a [`LockGuard`] (it is not
+//! re-entrant). Blob and layer commits need no lock: they are renames.
 
 mod blob;
 mod cache;
 mod container;
 mod error;
+mod fsck;
 mod fsutil;
 mod gc;
 mod image;
@@ -44,7 +53,8 @@ pub use blob::BlobWriter;
 pub use cache::CacheEntry;
 pub use container::{Container, ContainerRecord};
 pub use error::{Result, StoreError};
-pub use gc::{GcReport, Problem, PruneReport};
+pub use fsck::Problem;
+pub use gc::{GcReport, PruneReport};
 pub use image::ImageRecord;
 pub use layer::{ChainId, CompressedBlob, LayerMeta, PreparedLayer};
 pub use lock::{Lease, LockGuard};

@@ -28,9 +28,13 @@ pub struct Caller {
     pub uid: u32,
     /// Whether the caller is really root (not mapped root in a user namespace).
     pub is_root: bool,
+    /// `$XDG_DATA_HOME`, if set and not empty.
     pub xdg_data_home: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`, if set and not empty.
     pub xdg_runtime_dir: Option<PathBuf>,
+    /// `$HOME`, if set and not empty.
     pub home: Option<PathBuf>,
+    /// `$TMPDIR`, if set and not empty.
     pub tmpdir: Option<PathBuf>,
 }
 
