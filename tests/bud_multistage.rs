@@ -98,6 +98,11 @@ fn ran(out: &str) -> Option<&str> {
         .map(|l| l.trim_start_matches("run-marker V="))
 }
 
+/// The image ID `bud` prints last.
+fn image_id(out: &str) -> &str {
+    out.lines().last().unwrap_or_default()
+}
+
 fn hits(out: &str) -> usize {
     out.matches("--> Using cache").count()
 }
@@ -131,6 +136,8 @@ fn cache_hits_and_misses() {
         let again = bud(&[]);
         assert_eq!(hits(&again), 2, "{runner:?}: COPY and RUN hit: {again}");
         assert_eq!(ran(&again), None, "{runner:?}: {again}");
+        // A rebuild that hits everywhere gives the same image, as docker does.
+        assert_eq!(image_id(&again), image_id(&first), "{runner:?}");
 
         // A new mtime without new content is still a hit.
         let later = SystemTime::now() + Duration::from_secs(5);
@@ -157,6 +164,7 @@ fn cache_hits_and_misses() {
             "{runner:?}: ignored file edited: {ignored}"
         );
         assert_eq!(ran(&ignored), None);
+        assert_eq!(image_id(&ignored), image_id(&first));
 
         // A changed build arg misses from the step that uses it.
         let arg = bud(&["--build-arg", "V=2"]);
@@ -164,6 +172,8 @@ fn cache_hits_and_misses() {
         assert_eq!(ran(&arg), Some("2"));
         let arg_again = bud(&["--build-arg", "V=2"]);
         assert_eq!(hits(&arg_again), 2, "{arg_again}");
+        assert_ne!(image_id(&arg), image_id(&first));
+        assert_eq!(image_id(&arg_again), image_id(&arg));
 
         // Editing a context file misses from the COPY on.
         sb.write("ctx/a.txt", "two\n");
