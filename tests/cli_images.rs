@@ -228,7 +228,10 @@ fn tag_and_rmi_untag_before_deleting() {
         assert!(!sb.rbuild(&["inspect", &p]).status.success());
         // What the build cache still names (layers, cached commits) may stay,
         // and whatever stays is intact.
-        let problems = rbuild::store::Store::open(&sb.store()).unwrap().fsck().unwrap();
+        let problems = rbuild::store::Store::open(&sb.store())
+            .unwrap()
+            .fsck()
+            .unwrap();
         assert!(problems.is_empty(), "{runner:?}: {problems:?}");
     }
 }
