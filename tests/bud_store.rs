@@ -196,3 +196,63 @@ fn kill_tree(mut child: Child) {
     }
     let _ = child.wait();
 }
+
+/// The topmost rbuild process in the tree under `pid`.
+fn rbuild_in_tree(pid: u32) -> Option<u32> {
+    let bin = shared_binary().canonicalize().unwrap();
+    process_tree(pid).into_iter().find(|p| {
+        fs::read_link(format!("/proc/{p}/exe"))
+            .map(|exe| exe == bin)
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn sigterm_stops_the_build_and_tags_nothing() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let ctx = sb.context(
+            "ctx",
+            &[(
+                "Containerfile",
+                "FROM busybox\nRUN echo started; sleep 30\nRUN touch /never\n",
+            )],
+        );
+        let mut child = spawn_bud(&sb, &["-t", "stopped", ctx.to_str().unwrap()]);
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        while let Some(Ok(l)) = lines.next() {
+            if l == "started" {
+                break;
+            }
+        }
+        let pid = rbuild_in_tree(child.id()).expect("the rbuild process");
+        let before = process_tree(child.id());
+        assert!(
+            before.len() >= 3,
+            "rbuild, the step's helper and sleep: {before:?}"
+        );
+        let started = Instant::now();
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{runner:?}: SIGTERM did not stop the step"
+        );
+        assert!(!status.success(), "{runner:?}");
+        let images = sb.ok(&["images", "--format", "{{.Repository}}"]);
+        assert_eq!(images.trim(), "localhost/busybox", "{runner:?}");
+        // Nothing of the build is left running (zombies are gone too).
+        std::thread::sleep(Duration::from_millis(200));
+        let leftovers: Vec<u32> = before
+            .into_iter()
+            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "{runner:?}: processes left: {leftovers:?}"
+        );
+        assert_store_clean(&sb.store());
+    }
+}
