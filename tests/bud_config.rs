@@ -220,3 +220,58 @@ fn docker_format_image_pushed_to_an_oci_layout_gets_an_oci_manifest() {
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("OCI"));
 }
+
+#[test]
+fn shell_forms_and_the_shell_instruction() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        sb.build(
+            "forms",
+            "FROM busybox\n\
+             CMD echo \"$HOME\"\n\
+             ENTRYPOINT exec top -b\n\
+             SHELL [\"/bin/sh\", \"-ec\"]\n\
+             RUN echo shell-form > /sf\n\
+             HEALTHCHECK NONE\n",
+            &[],
+            &[],
+        );
+        let c = sb.config("forms");
+        assert_eq!(
+            c["config"]["Cmd"],
+            json!(["/bin/sh", "-c", "echo \"$HOME\""])
+        );
+        assert_eq!(
+            c["config"]["Entrypoint"],
+            json!(["/bin/sh", "-c", "exec top -b"])
+        );
+        assert_eq!(
+            c["config"]["Healthcheck"]["Test"],
+            json!(["NONE"]),
+            "{runner:?}"
+        );
+        let history = c["history"].as_array().unwrap();
+        let run = history
+            .iter()
+            .find(|h| h["created_by"].as_str().unwrap().contains("shell-form"))
+            .unwrap();
+        // buildah's getCreatedBy writes `/bin/sh -c` whatever SHELL says.
+        assert_eq!(run["created_by"], "/bin/sh -c echo shell-form > /sf");
+
+        // -e from SHELL stops at the first failing command.
+        let ctx = sb.context(
+            "e",
+            &[(
+                "Containerfile",
+                "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nRUN false; echo not-reached\n",
+            )],
+        );
+        let out = sb.fails(&["bud", "-t", "e", ctx.to_str().unwrap()]);
+        let all = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !all.lines().any(|l| l == "not-reached"),
+            "{runner:?}: {all}"
+        );
+    }
+}
