@@ -274,3 +274,71 @@ fn secret_bytes_reach_no_blob() {
         assert!(!files_containing(&leaky, secret.as_bytes()).is_empty());
     }
 }
+
+#[test]
+fn run_layers_keep_links_fifos_modes_and_renames() {
+    use std::os::unix::fs::FileTypeExt;
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        sb.build(
+            "special",
+            "FROM busybox\n\
+             RUN mkdir -p /lower/dir && echo l > /lower/dir/f && echo m > /lower/mode\n\
+             RUN echo h > /h1 && ln /h1 /h2 && ln -s /nowhere /dangling && mkfifo /fifo \\\n\
+                 && chmod 4755 /lower/mode && mv /lower/dir /lower/moved && chmod 0600 /etc/group\n\
+             RUN test \"$(stat -c %h /h1)\" = 2 && test -p /fifo && test ! -e /lower/dir \\\n\
+                 && test \"$(cat /lower/moved/f)\" = l && touch /checked\n",
+            &[],
+            &[],
+        );
+        let root = sb.unpack("special");
+        assert!(root.join("checked").exists(), "{runner:?}");
+        let h1 = fs::metadata(root.join("h1")).unwrap();
+        let h2 = fs::metadata(root.join("h2")).unwrap();
+        assert_eq!(h1.ino(), h2.ino(), "{runner:?}: hardlink made in RUN kept");
+        assert_eq!(
+            fs::read_link(root.join("dangling")).unwrap().to_str(),
+            Some("/nowhere")
+        );
+        assert!(fs::symlink_metadata(root.join("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert_eq!(
+            fs::metadata(root.join("lower/mode")).unwrap().mode() & 0o7777,
+            0o4755
+        );
+        assert_eq!(
+            fs::metadata(root.join("etc/group")).unwrap().mode() & 0o7777,
+            0o600
+        );
+        assert!(
+            !root.join("lower/dir").exists(),
+            "{runner:?}: renamed dir still there"
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("lower/moved/f")).unwrap(),
+            "l\n"
+        );
+        // A mode change alone copies the file up: it is in the layer, whole.
+        let oci = sb.push_oci("special");
+        let layers = oci_layer_entries(&oci);
+        let second = &layers[2];
+        for want in [
+            "lower/mode",
+            "etc/group",
+            "h1",
+            "h2",
+            "fifo",
+            "lower/.wh.dir",
+            "lower/moved/f",
+        ] {
+            assert!(
+                second.iter().any(|e| e == want),
+                "{runner:?}: {want} not in {second:?}"
+            );
+        }
+        assert!(!second.iter().any(|e| e == "etc/passwd"), "{second:?}");
+    }
+}
