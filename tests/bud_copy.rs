@@ -257,3 +257,108 @@ fn copy_from_stage_and_image_and_heredoc() {
         );
     }
 }
+
+/// Serves each `(path, body)`; any other path is a 404. Every 200 carries
+/// a `Last-Modified` of 2015-10-21T07:28:00Z.
+fn serve_routes(routes: Vec<(&'static str, Vec<u8>)>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if line == "\r\n" || line == "\n" {
+                    break;
+                }
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            let found = routes.iter().find(|(p, _)| *p == path);
+            let (status, body): (&str, &[u8]) = match found {
+                Some((_, body)) => ("200 OK", body),
+                None => ("404 Not Found", b"not found\n"),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
+        }
+    });
+    port
+}
+
+#[test]
+fn add_url_names_mtime_no_extraction_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("d")).unwrap();
+    fs::write(dir.path().join("d/inner"), "inner\n").unwrap();
+    let out = Command::new("tar")
+        .arg("-czf")
+        .arg("-")
+        .arg("-C")
+        .arg(dir.path())
+        .arg("d")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let port = serve_routes(vec![
+        ("/get/file.txt", b"remote\n".to_vec()),
+        ("/get/archive.tar.gz", out.stdout.clone()),
+    ]);
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let base = format!("http://127.0.0.1:{port}/get");
+        sb.build(
+            "urls",
+            &format!(
+                "FROM busybox\n\
+                 ADD {base}/file.txt /named\n\
+                 ADD {base}/file.txt /into/\n\
+                 ADD {base}/archive.tar.gz /tars/\n\
+                 ADD --chown=1000:1000 {base}/file.txt /owned/\n"
+            ),
+            &[],
+            &[],
+        );
+        let root = sb.unpack("urls");
+        assert_eq!(read(&root.join("named")), "remote\n", "{runner:?}");
+        assert_eq!(read(&root.join("into/file.txt")), "remote\n");
+        // A remote archive is not extracted (docker's rule).
+        assert_eq!(
+            fs::read(root.join("tars/archive.tar.gz")).unwrap(),
+            out.stdout
+        );
+        assert!(!root.join("tars/d").exists(), "{runner:?}");
+        assert_eq!(
+            owner(&root.join("owned/file.txt")),
+            (1000, 1000),
+            "{runner:?}"
+        );
+        // Mode 0600 and the server's Last-Modified as mtime, as docker does.
+        assert_eq!(mode(&root.join("named")), 0o600, "{runner:?}");
+        let mtime = fs::metadata(root.join("named")).unwrap().mtime();
+        assert_eq!(mtime, 1_445_412_480, "{runner:?}");
+
+        let ctx = sb.context(
+            "missing",
+            &[(
+                "Containerfile",
+                &format!("FROM busybox\nADD {base}/nope.txt /x\n"),
+            )],
+        );
+        let failed = sb.fails(&["bud", "-t", "m", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&failed.stderr);
+        assert!(
+            err.contains("404") && err.contains("nope.txt"),
+            "{runner:?}: {err}"
+        );
+        assert!(err.contains("Containerfile:2"), "{err}");
+    }
+}

@@ -189,3 +189,45 @@ fn cache_hits_and_misses() {
         assert_eq!(ran(&nocache), Some("1"));
     }
 }
+
+#[test]
+fn stages_by_index_image_id_and_independent_builders() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let base = sb.ok(&["inspect", "--format", "{{.FromImageID}}", "busybox"]);
+        let short = &base.trim()[..12];
+        let out = sb.build(
+            "joined",
+            &format!(
+                "FROM busybox AS first\n\
+                 ENV FROM_FIRST=yes\n\
+                 WORKDIR /w1\n\
+                 RUN echo one > /w1/out\n\
+                 FROM {short} AS second\n\
+                 RUN echo two > /out2\n\
+                 FROM first\n\
+                 RUN echo \"inherited $FROM_FIRST $(pwd)\"\n\
+                 COPY --from=0 /w1/out /joined/one\n\
+                 COPY --from=second /out2 /joined/two\n"
+            ),
+            &[],
+            &["--jobs", "2"],
+        );
+        assert!(
+            out.lines().any(|l| l == "inherited yes /w1"),
+            "{runner:?}: {out}"
+        );
+        let root = sb.unpack("joined");
+        assert_eq!(
+            fs::read_to_string(root.join("joined/one")).unwrap(),
+            "one\n"
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("joined/two")).unwrap(),
+            "two\n"
+        );
+        assert!(!root.join("out2").exists(), "{runner:?}");
+        assert!(root.join("w1/out").exists(), "FROM first keeps its files");
+    }
+}
