@@ -111,10 +111,14 @@ fn containerignore_with_exceptions() {
             "ignored",
             "FROM busybox\nCOPY . /ctx/\n",
             &[
-                (".containerignore", "*.log\n!keep.log\nsecret/\n**/*.tmp\n"),
+                (
+                    ".containerignore",
+                    "*.log\n!keep.log\nsecret/\n!secret/allowed\n**/*.tmp\n",
+                ),
                 ("a.log", "no"),
                 ("keep.log", "yes"),
                 ("secret/key", "no"),
+                ("secret/allowed", "yes"),
                 ("deep/er/x.tmp", "no"),
                 ("deep/er/x.txt", "yes"),
             ],
@@ -124,7 +128,9 @@ fn containerignore_with_exceptions() {
         assert!(root.join("ctx/keep.log").exists(), "{runner:?}");
         assert!(root.join("ctx/deep/er/x.txt").exists(), "{runner:?}");
         assert!(!root.join("ctx/a.log").exists(), "{runner:?}");
-        assert!(!root.join("ctx/secret").exists(), "{runner:?}");
+        assert!(!root.join("ctx/secret/key").exists(), "{runner:?}");
+        // An exception re-includes a file inside an ignored directory.
+        assert!(root.join("ctx/secret/allowed").exists(), "{runner:?}");
         assert!(!root.join("ctx/deep/er/x.tmp").exists(), "{runner:?}");
     }
 }
