@@ -231,3 +231,58 @@ fn stages_by_index_image_id_and_independent_builders() {
         assert!(root.join("w1/out").exists(), "FROM first keeps its files");
     }
 }
+
+#[test]
+fn cache_misses_on_mode_change_new_base_and_changed_instruction() {
+    use std::os::unix::fs::PermissionsExt;
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let ctx = sb.context(
+            "ctx",
+            &[
+                (
+                    "Containerfile",
+                    "FROM busybox\nCOPY tool /tool\nRUN echo ran-step\n",
+                ),
+                ("tool", "#!/bin/sh\n"),
+            ],
+        );
+        let c = ctx.to_str().unwrap();
+        let ran = |out: &str| out.lines().any(|l| l == "ran-step");
+        assert!(ran(&sb.ok(&["bud", "-t", "m", c])));
+        assert!(!ran(&sb.ok(&["bud", "-t", "m", c])));
+
+        // A mode change is a content change for COPY.
+        fs::set_permissions(ctx.join("tool"), fs::Permissions::from_mode(0o755)).unwrap();
+        let out = sb.ok(&["bud", "-t", "m", c]);
+        assert_eq!(hits(&out), 0, "{runner:?}: chmod must miss: {out}");
+        let root = sb.unpack("m");
+        assert_eq!(
+            fs::metadata(root.join("tool"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755
+        );
+
+        // A changed instruction misses from there on.
+        sb.write(
+            "ctx/Containerfile",
+            "FROM busybox\nCOPY --chown=1000:1000 tool /tool\nRUN echo ran-step\n",
+        );
+        let out = sb.ok(&["bud", "-t", "m", c]);
+        assert!(ran(&out) && hits(&out) == 0, "{runner:?}: {out}");
+
+        // A new base image under the same name misses everything.
+        let base = sb.path().join("base2");
+        common::make_busybox_rootfs(&base);
+        fs::write(base.join("etc/extra"), "new base\n").unwrap();
+        sb.ok(&["import", base.to_str().unwrap(), "busybox"]);
+        let out = sb.ok(&["bud", "-t", "m", c]);
+        assert!(ran(&out) && hits(&out) == 0, "{runner:?}: {out}");
+        let root = sb.unpack("m");
+        assert!(root.join("etc/extra").exists());
+    }
+}
