@@ -263,6 +263,42 @@ fn secret_bytes_reach_no_blob() {
             leaks.is_empty(),
             "{runner:?}: secret in the export: {leaks:?}"
         );
+        // A secret from the environment: the step reads it at the mount, and
+        // the variable itself is not in the step's environment.
+        let out = sb.rbuild_env(
+            &[
+                "bud",
+                "-t",
+                "envsecret",
+                "--secret",
+                "id=e,env=RB_TEST_SECRET",
+                sb.context(
+                    "envctx",
+                    &[(
+                        "Containerfile",
+                        "FROM busybox\n\
+                         RUN --mount=type=secret,id=e echo \"got=$(cat /run/secrets/e) env=${RB_TEST_SECRET:-unset}\"\n",
+                    )],
+                )
+                .to_str()
+                .unwrap(),
+            ],
+            &[("RB_TEST_SECRET", &secret)],
+        );
+        common::assert_success(&out, &["bud", "--secret", "id=e,env=..."]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l == format!("got={secret} env=unset")),
+            "{runner:?}: {stdout}"
+        );
+        let leaks = files_containing(&sb.store(), secret.as_bytes());
+        assert!(
+            leaks.is_empty(),
+            "{runner:?}: env secret in the store: {leaks:?}"
+        );
+
         // A secret written into the image on purpose is found: the scan works.
         sb.build(
             "leaky",
