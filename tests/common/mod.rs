@@ -46,20 +46,62 @@ pub fn rootless_available() -> bool {
             .unwrap_or(false)
 }
 
-/// A world-readable copy of the binary: the checkout may sit under a 0700 home.
+/// A world-readable copy of the binary: the checkout may sit under a 0700
+/// home. One copy per build of the binary (named by its size and mtime) is
+/// shared by every test process; copies unused for a day are removed.
 pub fn shared_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = PathBuf::from(format!("/tmp/rbuild-test-bin-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let dest = dir.join("rbuild");
-        let tmp = dir.join("rbuild.tmp");
-        fs::copy(env!("CARGO_BIN_EXE_rbuild"), &tmp).unwrap();
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
-        fs::rename(&tmp, &dest).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let src = Path::new(env!("CARGO_BIN_EXE_rbuild"));
+        let meta = fs::metadata(src).unwrap();
+        let name = format!(
+            "rbuild-{}-{}.{}",
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        );
+        let dest = shared_file(&name, |tmp| {
+            fs::copy(src, tmp).unwrap();
+        });
+        remove_stale(&dest);
         dest
     })
+}
+
+/// Where test processes share generated files.
+const SHARED_DIR: &str = "/tmp/rbuild-it-shared";
+
+/// `SHARED_DIR/name`, made once by `make` (into a temp name, then renamed,
+/// so concurrent test processes never see half a file), world-readable.
+fn shared_file(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let dir = Path::new(SHARED_DIR);
+    fs::create_dir_all(dir).unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let dest = dir.join(name);
+    if !dest.exists() {
+        let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+        make(&tmp);
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::rename(&tmp, &dest).unwrap();
+    }
+    dest
+}
+
+/// Removes other shared files not modified for a day: old binaries would
+/// otherwise pile up, and a day is far longer than any test run using one.
+fn remove_stale(keep: &Path) {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for entry in fs::read_dir(SHARED_DIR).into_iter().flatten().flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| t.elapsed().unwrap_or_default() > day)
+            .unwrap_or(false);
+        if old && entry.path() != keep {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A scratch directory every runner can use (world-writable parent, owned by
@@ -332,27 +374,32 @@ fn chown_to_test_user(path: &Path) {
 }
 
 /// A rootfs tarball with the host's static busybox and its applet links,
-/// `/etc/passwd` and `/etc/group`; generated once per test process.
+/// `/etc/passwd` and `/etc/group`; generated once and shared by every test
+/// process (named by busybox's size and mtime and the layout's version).
 pub fn busybox_tarball() -> &'static Path {
+    /// Bump when `make_busybox_rootfs` changes what it writes.
+    const LAYOUT: u32 = 1;
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let base = PathBuf::from(format!("/tmp/rbuild-busybox-{}", std::process::id()));
-        let root = base.join("rootfs");
-        let _ = fs::remove_dir_all(&base);
-        make_busybox_rootfs(&root);
-        let tar = base.join("busybox.tar");
-        let status = Command::new("tar")
-            .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(status.success());
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
-        fs::set_permissions(&tar, fs::Permissions::from_mode(0o644)).unwrap();
-        tar
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata("/bin/busybox").unwrap_or_else(|e| {
+            panic!("/bin/busybox: {e}: install busybox-static (bash .ci/run does)")
+        });
+        let name = format!("busybox-v{LAYOUT}-{}-{}.tar", meta.size(), meta.mtime());
+        shared_file(&name, |tmp| {
+            let work = tempfile::tempdir().unwrap();
+            let root = work.path().join("rootfs");
+            make_busybox_rootfs(&root);
+            let status = Command::new("tar")
+                .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+                .arg(&root)
+                .arg("-cf")
+                .arg(tmp)
+                .arg(".")
+                .status()
+                .unwrap();
+            assert!(status.success());
+        })
     })
 }
 
