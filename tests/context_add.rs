@@ -218,10 +218,12 @@ fn malicious_archives_stay_inside_the_rootfs() {
     );
     fs::write(f.ctx.join("evil.tar"), b.into_inner().unwrap()).unwrap();
     let res = f.add(&["evil.tar"], "/dst/", &AddOptions::default());
-    // The hard link's target is looked up inside the archive's tree, where
-    // it does not exist: an error naming the entry.
+    // Hard link targets are looked up inside the destination: `hl` finds
+    // the re-rooted copy written through `link`, `hl2` (`..` clamped to
+    // `outside/victim` under the destination) finds nothing: an error
+    // naming the entry.
     let err = res.unwrap_err().to_string();
-    assert!(err.contains("at entry \"hl\""), "{err}");
+    assert!(err.contains("at entry \"hl2\""), "{err}");
     assert_eq!(fs::read(outside.join("victim")).unwrap(), b"untouched");
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
     assert!(!f.dir.path().join("escape").exists());
@@ -229,8 +231,15 @@ fn malicious_archives_stay_inside_the_rootfs() {
     assert!(!Path::new("/etc/evil").exists());
     assert_eq!(fs::read(f.img("/dst/escape")).unwrap(), b"x");
     assert_eq!(fs::read(f.img("/dst/abs/file")).unwrap(), b"a");
-    // Written through the symlinks, but re-rooted inside the image.
-    assert_eq!(fs::read(f.img("/etc/evil")).unwrap(), b"e");
+    // Written through the symlinks, re-rooted at the destination (docker
+    // extracts chrooted into it): `root -> /` is `/dst`.
+    assert_eq!(fs::read(f.img("/dst/etc/evil")).unwrap(), b"e");
+    assert!(!f.img("/etc").exists());
+    let link_target = outside.strip_prefix("/").unwrap();
+    assert_eq!(
+        fs::read(f.img("/dst").join(link_target).join("victim")).unwrap(),
+        b"overwritten"
+    );
 }
 
 /// Serves `body` for every request to `/files/...`, 404 otherwise.

@@ -6,7 +6,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rbuild::build::context::SourceTree;
-use rbuild::build::copy::{copy_into, CopyError, CopyOptions};
+use rbuild::build::copy::{copy_inline, copy_into, CopyError, CopyOptions};
 use rbuild::build::ignore::IgnoreMatcher;
 use rbuild::layer::rootfs::Rootfs;
 
@@ -127,8 +127,16 @@ fn directory_contents_not_the_directory() {
     fs::set_permissions(f.ctx.join("dir"), fs::Permissions::from_mode(0o750)).unwrap();
     f.copy(&["dir"], "/dst", &opts()).unwrap();
     assert_eq!(f.listing(), ["dst/", "dst/sub/", "dst/sub/y", "dst/x"]);
-    // A destination directory the copy creates takes the source's mode.
-    assert_eq!(fs::metadata(f.img("/dst")).unwrap().mode() & 0o7777, 0o750);
+    // A destination directory the copy creates is 0755 (BuildKit's
+    // MkdirAll), not the source directory's mode.
+    assert_eq!(fs::metadata(f.img("/dst")).unwrap().mode() & 0o7777, 0o755);
+    // Below it, directories take the source's metadata.
+    fs::set_permissions(f.ctx.join("dir/sub"), fs::Permissions::from_mode(0o700)).unwrap();
+    f.copy(&["dir"], "/dst", &opts()).unwrap();
+    assert_eq!(
+        fs::metadata(f.img("/dst/sub")).unwrap().mode() & 0o7777,
+        0o700
+    );
     assert_eq!(
         fs::metadata(f.img("/dst/sub/y")).unwrap().mode() & 0o7777,
         0o600
@@ -323,6 +331,27 @@ fn exclude_patterns_apply_inside_sources() {
 }
 
 #[test]
+fn exclude_filters_wildcard_matches_but_not_named_sources() {
+    let f = Fixture::new();
+    f.file("home.txt", "", 0o644);
+    f.file("homer.md", "", 0o644);
+    f.file("notes.txt", "", 0o644);
+    let o = CopyOptions {
+        exclude: vec!["*.txt".to_string()],
+        ..opts()
+    };
+    // The reference's example: `COPY --exclude=*.txt hom* /mydir/`.
+    f.copy(&["hom*"], "/mydir/", &o).unwrap();
+    assert_eq!(f.listing(), ["mydir/", "mydir/homer.md"]);
+    // Named explicitly, a file is copied even if a pattern matches it.
+    f.copy(&["notes.txt"], "/n/", &o).unwrap();
+    assert!(f.img("/n/notes.txt").exists());
+    // Everything a wildcard found was excluded: nothing to do, no error.
+    f.copy(&["*.txt"], "/none/", &o).unwrap();
+    assert!(!f.img("/none/home.txt").exists());
+}
+
+#[test]
 fn copy_from_an_image_keeps_owners() {
     if !is_root() {
         eprintln!("skipped: needs root to chown");
@@ -385,6 +414,12 @@ fn a_file_cannot_replace_a_directory() {
     fs::create_dir_all(f.img("/target/a")).unwrap();
     let err = f.copy(&["a"], "/target/", &opts()).unwrap_err();
     assert!(matches!(err, CopyError::OverDirectory { .. }), "{err}");
+    // Nor a directory a file.
+    f.file("t/a/x", "x", 0o644);
+    fs::remove_dir(f.img("/target/a")).unwrap();
+    fs::write(f.img("/target/a"), b"file").unwrap();
+    let err = f.copy(&["t"], "/target", &opts()).unwrap_err();
+    assert!(matches!(err, CopyError::DirOverNonDir { .. }), "{err}");
 }
 
 #[test]
@@ -405,6 +440,36 @@ fn ignore_exception_reincludes_child_of_ignored_dir() {
             "all/docs/README.md"
         ]
     );
+}
+
+#[test]
+fn heredoc_documents() {
+    let f = Fixture::new();
+    let r = f.rootfs();
+    copy_inline(&r, "EOF", &b"hello\n"[..], "/etc/motd", &opts()).unwrap();
+    assert_eq!(f.read("/etc/motd"), "hello\n");
+    assert_eq!(
+        fs::metadata(f.img("/etc/motd")).unwrap().mode() & 0o7777,
+        0o664
+    );
+    copy_inline(
+        &r,
+        "script.sh",
+        &b"#!/bin/sh\n"[..],
+        "/bin/",
+        &CopyOptions {
+            chmod: Some(0o755),
+            ..opts()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        fs::metadata(f.img("/bin/script.sh")).unwrap().mode() & 0o7777,
+        0o755
+    );
+    // A hostile name cannot leave the destination directory.
+    copy_inline(&r, "../../x", &b"x"[..], "/d/", &opts()).unwrap();
+    assert_eq!(f.read("/d/x"), "x");
 }
 
 /// Sets a file's mtime and returns it as (secs, nanos).

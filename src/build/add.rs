@@ -2,12 +2,15 @@
 //!
 //! - A local source that is a tar archive — plain, gzip, bzip2, xz or zstd,
 //!   recognised by its *content*, never its name — is extracted into `dest`
-//!   (a directory, trailing slash or not), through the [`Rootfs`] handle,
-//!   so no entry (`..`, absolute names, symlinked parents, hard links) can
-//!   land outside the image. Any other source is copied as COPY does.
+//!   (a directory, trailing slash or not) through a [`Rootfs`] rooted at
+//!   `dest`, as docker's chrooted untar does: no entry (`..`, absolute
+//!   names, symlinks, symlinked parents, hard links) can land outside
+//!   `dest`. File xattrs from pax headers (`SCHILY.xattr.*`) are applied.
+//!   Any other source is copied as COPY does.
 //! - A URL is streamed to a temporary file while it is hashed;
 //!   `--checksum=sha256:…` must match (the error names both digests). The
-//!   file keeps its name from the URL path, gets mode 0600 (docker's rule,
+//!   file keeps its name from the URL path (`__unnamed__` when it has
+//!   none, as BuildKit), gets mode 0600 (docker's rule,
 //!   `--chmod` overrides) and the `Last-Modified` time. Downloads are never
 //!   extracted (docker's rule).
 //! - Git sources are refused with a clear error: not supported yet.
@@ -17,12 +20,15 @@ use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use nix::sys::stat::SFlag;
+
 use crate::digest::{Digest, DigestWriter};
 use crate::layer::rootfs::{clean_image_path, Rootfs};
 
 use super::context::SourceTree;
 use super::copy::{
-    dest_path, exclude_matcher, plan, CopyError, CopyOptions, CopyStats, Target, Writer,
+    dest_path, exclude_matcher, make_special, plan, CopyError, CopyOptions, CopyStats, Target,
+    Writer,
 };
 
 /// Why an ADD failed.
@@ -40,8 +46,6 @@ pub enum AddError {
     ChecksumNeedsUrl { source_path: String },
     #[error("ADD {url}: downloading failed: {reason}")]
     Download { url: String, reason: String },
-    #[error("ADD {url}: cannot tell the file name from the URL; give a destination file name without a trailing slash")]
-    NoFileName { url: String },
     #[error("ADD {source_path}: git sources are not supported yet; clone in a RUN step or COPY a checked-out tree")]
     GitUnsupported { source_path: String },
     #[error("ADD: extracting archive {archive:?} at entry {entry:?}: {reason}")]
@@ -234,6 +238,138 @@ fn is_tar_header(block: &[u8]) -> bool {
     sum == stored
 }
 
+/// What pax records say about an entry beyond its ustar header.
+#[derive(Debug, Default)]
+struct PaxMeta {
+    mtime: Option<(i64, u32)>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    /// `SCHILY.xattr.*` records (file capabilities and the like).
+    xattrs: Vec<(String, Vec<u8>)>,
+    /// GNU PAX sparse 1.0: the real name and size; the data starts with the map.
+    sparse: Option<(Option<String>, u64)>,
+    /// Older PAX sparse formats (0.0, 0.1), which are refused.
+    old_sparse: bool,
+}
+
+fn pax_meta<R: Read>(entry: &mut tar::Entry<R>) -> PaxMeta {
+    let mut meta = PaxMeta::default();
+    let Ok(Some(exts)) = entry.pax_extensions() else {
+        return meta;
+    };
+    let (mut major, mut minor, mut name, mut realsize) = (None, None, None, None);
+    for ext in exts.flatten() {
+        let Ok(key) = ext.key() else { continue };
+        let value = ext.value().unwrap_or("");
+        match key {
+            "mtime" => meta.mtime = parse_pax_time(value),
+            "uid" => meta.uid = value.parse().ok(),
+            "gid" => meta.gid = value.parse().ok(),
+            "GNU.sparse.major" => major = Some(value.to_string()),
+            "GNU.sparse.minor" => minor = Some(value.to_string()),
+            "GNU.sparse.name" => name = Some(value.to_string()),
+            "GNU.sparse.realsize" | "GNU.sparse.size" => realsize = value.parse().ok(),
+            "GNU.sparse.map" | "GNU.sparse.offset" | "GNU.sparse.numblocks" => {
+                meta.old_sparse = true
+            }
+            k => {
+                if let Some(x) = k.strip_prefix("SCHILY.xattr.") {
+                    meta.xattrs
+                        .push((x.to_string(), ext.value_bytes().to_vec()));
+                }
+            }
+        }
+    }
+    if major.as_deref() == Some("1") && minor.as_deref() == Some("0") {
+        meta.sparse = Some((name, realsize.unwrap_or(0)));
+    }
+    meta
+}
+
+/// A pax time, `secs[.fraction]`, to (secs, nanos).
+fn parse_pax_time(v: &str) -> Option<(i64, u32)> {
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i64 = secs.parse().ok()?;
+    let digits: String = frac.chars().take(9).collect();
+    let nanos = if digits.is_empty() {
+        0
+    } else {
+        format!("{digits:0<9}").parse().ok()?
+    };
+    // A negative time with a fraction counts back from secs.
+    Some(if secs < 0 && nanos > 0 {
+        (secs - 1, 1_000_000_000 - nanos)
+    } else {
+        (secs, nanos)
+    })
+}
+
+fn apply_xattrs(xattrs: &[(String, Vec<u8>)], target: &crate::layer::rootfs::Entry) {
+    for (name, value) in xattrs {
+        if let Err(e) = xattr::set(target.host(), name, value) {
+            log::warn!("setting xattr {name} on {:?}: {e}", target.path());
+        }
+    }
+}
+
+/// Writes a GNU PAX 1.0 sparse member: a decimal map (count, then offset
+/// and size per chunk, one per line, padded to 512 bytes), then the chunks.
+fn write_sparse(mut data: impl Read, out: &mut File, realsize: u64) -> io::Result<u64> {
+    let mut consumed = 0u64;
+    let read_number = |data: &mut dyn Read, consumed: &mut u64| -> io::Result<u64> {
+        let mut digits = String::new();
+        loop {
+            let mut b = [0u8; 1];
+            data.read_exact(&mut b)?;
+            *consumed += 1;
+            match b[0] {
+                b'\n' => break,
+                c @ b'0'..=b'9' if digits.len() < 20 => digits.push(c as char),
+                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad sparse map")),
+            }
+        }
+        digits
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad sparse map"))
+    };
+    let count = read_number(&mut data, &mut consumed)?;
+    let mut chunks = Vec::new();
+    for _ in 0..count.min(1 << 20) {
+        let offset = read_number(&mut data, &mut consumed)?;
+        let size = read_number(&mut data, &mut consumed)?;
+        chunks.push((offset, size));
+    }
+    let pad = (512 - consumed % 512) % 512;
+    io::copy(&mut (&mut data).take(pad), &mut io::sink())?;
+    let mut written = 0;
+    for (offset, size) in chunks {
+        if offset.checked_add(size).is_none_or(|end| end > realsize) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "sparse chunk past the file's end",
+            ));
+        }
+        out.seek(io::SeekFrom::Start(offset))?;
+        let n = io::copy(&mut (&mut data).take(size), out)?;
+        if n != size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "sparse data ends early",
+            ));
+        }
+        written += n;
+    }
+    out.set_len(realsize)?;
+    Ok(written)
+}
+
+/// The device number of a char/block entry.
+fn device(header: &tar::Header) -> u64 {
+    let major = header.device_major().ok().flatten().unwrap_or(0);
+    let minor = header.device_minor().ok().flatten().unwrap_or(0);
+    nix::sys::stat::makedev(u64::from(major), u64::from(minor))
+}
+
 /// `name` from an archive as a clean relative path: `..` clamped at the
 /// archive root, leading `/` dropped.
 fn archive_rel(name: &Path) -> PathBuf {
@@ -265,15 +401,27 @@ fn extract_file(
     };
     let file = File::open(archive_path).map_err(|e| io_err("", &e))?;
     let stream = decoder(kind, BufReader::new(file)).map_err(|e| io_err("", &e))?;
-    rootfs
+    // Docker and BuildKit extract chrooted into the destination: the
+    // archive's `/`, `..` and absolute symlinks all stop at `into`.
+    let into_host = rootfs
         .create_dir_all(into, writer.new_dir())
         .map_err(CopyError::from)?;
+    let rootfs = &Rootfs::new(into_host);
+    let into = Path::new("/");
     let mut archive = tar::Archive::new(stream);
     let mut dir_times = Vec::new();
+    let mut last_parent: Option<PathBuf> = None;
     for entry in archive.entries().map_err(|e| io_err("", &e))? {
         let mut entry = entry.map_err(|e| io_err("", &e))?;
-        let raw_name = entry.path().map_err(|e| io_err("", &e))?.into_owned();
+        let pax = pax_meta(&mut entry);
+        let mut raw_name = entry.path().map_err(|e| io_err("", &e))?.into_owned();
+        if let Some((Some(real), _)) = &pax.sparse {
+            raw_name = PathBuf::from(real);
+        }
         let name = raw_name.display().to_string();
+        if pax.old_sparse {
+            return Err(io_err(&name, &"GNU PAX sparse format 0.x is not supported; re-create the archive with --format=gnu or without --sparse"));
+        }
         let rel = archive_rel(&raw_name);
         let path = clean_image_path(into.join(&rel));
         let header = entry.header().clone();
@@ -281,14 +429,19 @@ fn extract_file(
             .chmod
             .unwrap_or(header.mode().unwrap_or(0o644) & 0o7777);
         let owner = opts.chown.unwrap_or((
-            header.uid().unwrap_or(0) as u32,
-            header.gid().unwrap_or(0) as u32,
+            pax.uid.unwrap_or(header.uid().unwrap_or(0) as u32),
+            pax.gid.unwrap_or(header.gid().unwrap_or(0) as u32),
         ));
-        let mtime = header.mtime().unwrap_or(0) as i64;
+        let (mtime, mtime_ns) = pax.mtime.unwrap_or((header.mtime().unwrap_or(0) as i64, 0));
         let kind = header.entry_type();
         let result: Result<(), CopyError> = (|| {
             if let Some(parent) = path.parent() {
-                rootfs.create_dir_all(parent, writer.new_dir())?;
+                // Siblings come in a row: their parent was just made. Each
+                // write below still resolves its own path inside the root.
+                if last_parent.as_deref() != Some(parent) {
+                    rootfs.create_dir_all(parent, writer.new_dir())?;
+                    last_parent = Some(parent.to_path_buf());
+                }
             }
             match kind {
                 tar::EntryType::Directory => {
@@ -299,17 +452,37 @@ fn extract_file(
                         rootfs.remove(&path)?;
                     }
                     rootfs.create_dir_all(&path, writer.new_dir())?;
-                    rootfs.set_owner(&path, owner.0, owner.1)?;
-                    rootfs.set_mode(&path, mode)?;
-                    dir_times.push((path.clone(), mtime));
+                    let dir = rootfs.entry(&path)?;
+                    dir.set_owner(owner.0, owner.1)?;
+                    dir.set_mode(mode)?;
+                    apply_xattrs(&pax.xattrs, &dir);
+                    dir_times.push((path.clone(), mtime, mtime_ns));
                     Ok(())
                 }
-                tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    if rootfs.symlink_metadata(&path)?.is_some_and(|m| m.is_dir()) {
-                        rootfs.remove(&path)?;
+                tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::GNUSparse => {
+                    let target = rootfs.entry(&path)?;
+                    if target.metadata()?.is_some_and(|m| m.is_dir()) {
+                        target.remove()?;
                     }
-                    writer.write_file(&mut entry, &path, mode, owner)?;
-                    rootfs.set_mtime(&path, mtime, 0)?;
+                    if let Some((_, realsize)) = pax.sparse {
+                        let mut out = target.create_file(mode)?;
+                        write_sparse(&mut entry, &mut out, realsize).map_err(|source| {
+                            CopyError::Io {
+                                op: "writing sparse file",
+                                path: path.clone(),
+                                source,
+                            }
+                        })?;
+                        drop(out);
+                        target.set_owner(owner.0, owner.1)?;
+                        target.set_mode(mode)?;
+                    } else {
+                        writer.write_file_at(&target, &mut entry, mode, owner)?;
+                    }
+                    target.set_mtime(mtime, mtime_ns)?;
+                    apply_xattrs(&pax.xattrs, &target);
                     Ok(())
                 }
                 tar::EntryType::Symlink => {
@@ -321,7 +494,7 @@ fn extract_file(
                         .unwrap_or_default();
                     rootfs.symlink(&path, &target)?;
                     rootfs.set_owner(&path, owner.0, owner.1)?;
-                    rootfs.set_mtime(&path, mtime, 0)?;
+                    rootfs.set_mtime(&path, mtime, mtime_ns)?;
                     Ok(())
                 }
                 tar::EntryType::Link => {
@@ -335,6 +508,21 @@ fn extract_file(
                     rootfs.hard_link(&path, clean_image_path(into.join(target)))?;
                     Ok(())
                 }
+                tar::EntryType::Fifo | tar::EntryType::Char | tar::EntryType::Block => {
+                    let target = rootfs.entry(&path)?;
+                    let (sflag, dev) = match kind {
+                        tar::EntryType::Fifo => (SFlag::S_IFIFO, 0),
+                        tar::EntryType::Char => (SFlag::S_IFCHR, device(&header)),
+                        _ => (SFlag::S_IFBLK, device(&header)),
+                    };
+                    if !make_special(&target, sflag, dev)? {
+                        return Ok(());
+                    }
+                    target.set_owner(owner.0, owner.1)?;
+                    target.set_mode(mode)?;
+                    target.set_mtime(mtime, mtime_ns)?;
+                    Ok(())
+                }
                 other => {
                     log::warn!("ADD {archive_path:?}: skipping {name:?} ({other:?} entries are not extracted)");
                     Ok(())
@@ -343,8 +531,10 @@ fn extract_file(
         })();
         result.map_err(|e| io_err(&name, &e))?;
     }
-    for (path, mtime) in dir_times.iter().rev() {
-        rootfs.set_mtime(path, *mtime, 0).map_err(CopyError::from)?;
+    for (path, mtime, mtime_ns) in dir_times.iter().rev() {
+        rootfs
+            .set_mtime(path, *mtime, *mtime_ns)
+            .map_err(CopyError::from)?;
     }
     Ok(())
 }
@@ -389,12 +579,8 @@ fn add_url(
         .map_err(CopyError::from)?
         .is_some_and(|m| m.is_dir());
     let path = if dir_syntax || dest_is_dir || nsources > 1 {
-        let Some(name) = name else {
-            return Err(AddError::NoFileName {
-                url: url.to_string(),
-            });
-        };
-        dest_abs.join(name)
+        // BuildKit's name for a URL whose path has no last segment.
+        dest_abs.join(name.as_deref().unwrap_or("__unnamed__"))
     } else {
         dest_abs.to_path_buf()
     };
@@ -455,6 +641,33 @@ mod tests {
             Some(784_111_777)
         );
         assert_eq!(parse_http_date("garbage"), None);
+    }
+
+    #[test]
+    fn pax_times() {
+        assert_eq!(parse_pax_time("1600000000"), Some((1_600_000_000, 0)));
+        assert_eq!(
+            parse_pax_time("1600000000.5"),
+            Some((1_600_000_000, 500_000_000))
+        );
+        assert_eq!(parse_pax_time("1.1234567891"), Some((1, 123_456_789)));
+        assert_eq!(parse_pax_time("-1.25"), Some((-2, 750_000_000)));
+        assert_eq!(parse_pax_time("x"), None);
+    }
+
+    #[test]
+    fn pax_sparse_map_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = File::create(dir.path().join("f")).unwrap();
+        let mut data = b"2\n3\n2\n10\n1\n".to_vec();
+        data.resize(512, 0);
+        data.extend_from_slice(b"abZ");
+        write_sparse(&data[..], &mut out, 16).unwrap();
+        let got = std::fs::read(dir.path().join("f")).unwrap();
+        assert_eq!(got, b"\0\0\0ab\0\0\0\0\0Z\0\0\0\0\0");
+        let mut bad = b"1\n10\n9\n".to_vec();
+        bad.resize(512, 0);
+        assert!(write_sparse(&bad[..], &mut out, 16).is_err());
     }
 
     #[test]

@@ -7,23 +7,34 @@
 //!   with a /"); a single file into an existing directory lands inside it.
 //! - A directory source copies its *contents*; `--parents` keeps each
 //!   source's path (after a `/./` pivot) under `dest`.
+//! - `--exclude` patterns (dockerignore syntax) match paths inside each
+//!   source, relative to it, and a wildcard's own matches; a glob matching
+//!   nothing is an error only when no source matched anything (BuildKit).
 //! - Files stream (`io::copy`, never buffered whole); symlinks are copied as
 //!   symlinks; files hard-linked to each other in the source stay hard
 //!   links; modes are kept unless `--chmod`; mtimes are kept (docker keeps
 //!   the source mtime for COPY); owners are 0:0 for context files, kept for
 //!   `COPY --from`, or `--chown`.
-//! - Missing parent directories of `dest` are created 0755, owned by the
-//!   `--chown` user (else 0:0), as BuildKit's `MkdirAll` does. A copied
-//!   directory that already exists at the top of `dest` keeps its
-//!   metadata; below it, copied directories take the source's metadata.
+//! - Missing parent directories of `dest`, and `dest` itself when a
+//!   directory's contents go there, are created 0755, owned by the
+//!   `--chown` user (else 0:0), as BuildKit's `MkdirAll` does; an existing
+//!   `dest` keeps its metadata. Below it, copied directories take the
+//!   source's metadata, existing or not (BuildKit's
+//!   `overwriteTargetMetadata`). A file never replaces a directory, nor a
+//!   directory a file; a directory over a symlink to a directory (`/bin ->
+//!   usr/bin`) writes through it, inside the rootfs (BuildKit refuses that
+//!   with "cannot copy to non-directory"; docker's classic builder follows).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::layer::rootfs::{clean_image_path, NewDir, Rootfs, RootfsError};
+use nix::errno::Errno;
+use nix::sys::stat::{mknod, Mode, SFlag};
+
+use crate::layer::rootfs::{clean_image_path, Entry, NewDir, Rootfs, RootfsError};
 
 use super::context::{ContextError, SourceMatch, SourceTree, TreeKind};
 use super::ignore::{IgnoreError, IgnoreMatcher};
@@ -43,6 +54,10 @@ pub enum CopyError {
         src: PathBuf,
         dest: PathBuf,
     },
+    #[error(
+        "cannot copy the directory {src:?} to {dest:?} in the image: a non-directory is in the way"
+    )]
+    DirOverNonDir { src: PathBuf, dest: PathBuf },
     #[error("bad --exclude pattern: {0}")]
     Exclude(#[source] IgnoreError),
     #[error(transparent)]
@@ -103,6 +118,45 @@ pub fn copy_into(
     writer.finish()
 }
 
+/// `COPY <<NAME dest` (a heredoc): writes `data` as a file called `name`
+/// into `dest` (or as `dest` itself when it names a file), mode 0664 as
+/// BuildKit's inline documents unless `--chmod`, owner 0:0 or `--chown`.
+pub fn copy_inline(
+    rootfs: &Rootfs,
+    name: &str,
+    data: impl Read,
+    dest: &str,
+    opts: &CopyOptions,
+) -> Result<CopyStats, CopyError> {
+    let (dest_abs, dir_syntax) = dest_path(dest, &opts.workdir);
+    let into_dir = dir_syntax || rootfs.metadata(&dest_abs)?.is_some_and(|m| m.is_dir());
+    let path = if into_dir {
+        // The name is a label, never a path: only its last component counts.
+        dest_abs.join(clean_image_path(name).file_name().unwrap_or_default())
+    } else {
+        dest_abs
+    };
+    let tree = SourceTree::image(PathBuf::new(), "inline document");
+    let mut writer = Writer::new(rootfs, &tree, opts);
+    if let Some(parent) = path.parent() {
+        rootfs.create_dir_all(parent, writer.new_dir())?;
+    }
+    if rootfs.symlink_metadata(&path)?.is_some_and(|m| m.is_dir()) {
+        return Err(CopyError::OverDirectory {
+            what: "file",
+            src: PathBuf::from(name),
+            dest: path,
+        });
+    }
+    writer.write_file(
+        data,
+        &path,
+        opts.chmod.unwrap_or(0o664),
+        opts.chown.unwrap_or((0, 0)),
+    )?;
+    writer.finish()
+}
+
 /// Where each match goes.
 pub(crate) struct Plan {
     pub items: Vec<(SourceMatch, Target)>,
@@ -142,6 +196,43 @@ pub fn dest_path(dest: &str, workdir: &Path) -> (PathBuf, bool) {
     (clean_image_path(joined), dir_syntax)
 }
 
+/// The matches of one source after `--exclude`.
+pub(crate) struct Expanded {
+    pub matches: Vec<SourceMatch>,
+    /// Whether anything matched before `--exclude` took some away: an
+    /// instruction whose matches were all excluded copies nothing, quietly.
+    pub matched_before_exclude: bool,
+}
+
+/// Expands one source; `--exclude` also filters a wildcard's matches (the
+/// reference's `COPY --exclude=*.txt hom* /mydir/`), tried on the match's
+/// name and on its path in the tree. A source named without wildcards is
+/// never excluded itself: the user asked for it.
+pub(crate) fn expand_source(
+    tree: &SourceTree,
+    source: &str,
+    exclude: &IgnoreMatcher,
+) -> Result<Expanded, CopyError> {
+    let mut matches = tree.expand(source)?;
+    let matched_before_exclude = !matches.is_empty();
+    if !exclude.is_empty() && super::glob::has_magic(source) {
+        matches.retain(|m| {
+            let is_dir = m.meta.is_dir();
+            let logical = m.logical.to_string_lossy();
+            let name = m
+                .logical
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            !(exclude.is_excluded(&name, is_dir) || exclude.is_excluded(&logical, is_dir))
+        });
+    }
+    Ok(Expanded {
+        matches,
+        matched_before_exclude,
+    })
+}
+
 pub(crate) fn plan(
     rootfs: &Rootfs,
     tree: &SourceTree,
@@ -158,11 +249,15 @@ pub(crate) fn plan(
             dest: dest.to_string(),
         });
     }
+    let exclude = exclude_matcher(opts)?;
     let mut matches = Vec::new();
+    let mut matched_any = false;
     for s in sources {
-        matches.extend(tree.expand(s)?);
+        let found = expand_source(tree, s, &exclude)?;
+        matched_any |= found.matched_before_exclude;
+        matches.extend(found.matches);
     }
-    if matches.is_empty() {
+    if !matched_any {
         return Err(CopyError::NothingMatched {
             source_path: sources.join(" "),
             tree: tree.label().to_string(),
@@ -262,14 +357,10 @@ impl<'a> Writer<'a> {
                 self.copy_entry(&m.host, &m.meta, path)
             }
             Target::DirContents(dir) => {
-                let existed = self.rootfs.metadata(dir)?.is_some();
-                if let Some(parent) = dir.parent() {
-                    self.rootfs.create_dir_all(parent, self.new_dir())?;
-                }
+                // As BuildKit's MkdirAll: a destination the copy creates is
+                // 0755 and owned like every created parent; one that exists
+                // keeps its metadata. Neither takes the source dir's.
                 self.rootfs.create_dir_all(dir, self.new_dir())?;
-                if !existed {
-                    self.apply_dir_meta(dir, &m.meta)?;
-                }
                 for entry in tree.walk(m, exclude)? {
                     self.copy_entry(&entry.host, &entry.meta, &dir.join(&entry.rel))?;
                 }
@@ -278,10 +369,17 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn apply_dir_meta(&mut self, path: &Path, meta: &fs::Metadata) -> Result<(), CopyError> {
+    fn apply_dir_meta(
+        &mut self,
+        host: &Path,
+        path: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<(), CopyError> {
         let (uid, gid) = self.owner_for(meta);
-        self.rootfs.set_owner(path, uid, gid)?;
-        self.rootfs.set_mode(path, self.mode_for(meta))?;
+        let entry = self.rootfs.entry(path)?;
+        entry.set_owner(uid, gid)?;
+        entry.set_mode(self.mode_for(meta))?;
+        copy_xattrs(host, entry.host());
         self.dir_times
             .push((path.to_path_buf(), meta.mtime(), meta.mtime_nsec() as u32));
         Ok(())
@@ -307,28 +405,31 @@ impl<'a> Writer<'a> {
                     self.stats.dirs += 1;
                     return Ok(());
                 }
-                Some(_) => self.rootfs.remove(path)?,
+                Some(_) => {
+                    return Err(CopyError::DirOverNonDir {
+                        src: host.to_path_buf(),
+                        dest: path.to_path_buf(),
+                    })
+                }
                 None => {}
             }
             self.rootfs.create_dir_all(path, self.new_dir())?;
-            self.apply_dir_meta(path, meta)?;
+            self.apply_dir_meta(host, path, meta)?;
             self.stats.dirs += 1;
             return Ok(());
         }
-        if self
-            .rootfs
-            .symlink_metadata(path)?
-            .is_some_and(|m| m.is_dir())
-        {
+        // One resolution for every operation on this entry.
+        let entry = self.rootfs.entry(path)?;
+        if entry.metadata()?.is_some_and(|m| m.is_dir()) {
             return Err(CopyError::OverDirectory {
                 what: if ft.is_symlink() { "symlink" } else { "file" },
                 src: host.to_path_buf(),
                 dest: path.to_path_buf(),
             });
         }
-        if meta.nlink() > 1 && !ft.is_dir() {
+        if meta.nlink() > 1 {
             if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
-                self.rootfs.hard_link(path, first)?;
+                entry.hard_link_to(&self.rootfs.entry(first)?)?;
                 self.stats.hardlinks += 1;
                 return Ok(());
             }
@@ -342,33 +443,33 @@ impl<'a> Writer<'a> {
                 path: host.to_path_buf(),
                 source,
             })?;
-            self.rootfs.symlink(path, &target)?;
-            self.rootfs.set_owner(path, uid, gid)?;
+            entry.symlink(&target)?;
+            entry.set_owner(uid, gid)?;
             self.stats.symlinks += 1;
         } else if ft.is_file() {
             let src = open_nofollow(host)?;
-            self.write_file(src, path, self.mode_for(meta), (uid, gid))?;
-        } else if ft.is_fifo() {
-            let host_dest = self.rootfs.resolve_nofollow(path)?;
-            self.rootfs.remove(path)?;
-            nix::unistd::mkfifo(&host_dest, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                .map_err(|e| CopyError::Io {
-                    op: "creating fifo",
-                    path: path.to_path_buf(),
-                    source: e.into(),
-                })?;
-            self.rootfs.set_owner(path, uid, gid)?;
-            self.rootfs.set_mode(path, self.mode_for(meta))?;
+            self.write_file_at(&entry, src, self.mode_for(meta), (uid, gid))?;
+        } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+            let sflag = if ft.is_fifo() {
+                SFlag::S_IFIFO
+            } else if ft.is_char_device() {
+                SFlag::S_IFCHR
+            } else {
+                SFlag::S_IFBLK
+            };
+            if !make_special(&entry, sflag, meta.rdev())? {
+                return Ok(());
+            }
+            entry.set_owner(uid, gid)?;
+            entry.set_mode(self.mode_for(meta))?;
             self.stats.files += 1;
         } else {
-            // Sockets and device nodes are not build inputs (and mknod is
-            // refused in a user namespace).
-            log::warn!("skipping special file {host:?} (socket or device)");
+            // Sockets belong to a running process, not to an image.
+            log::warn!("skipping socket {host:?}");
             return Ok(());
         }
-        self.rootfs
-            .set_mtime(path, meta.mtime(), meta.mtime_nsec() as u32)?;
-        copy_xattrs(host, &self.rootfs.resolve_nofollow(path)?);
+        entry.set_mtime(meta.mtime(), meta.mtime_nsec() as u32)?;
+        copy_xattrs(host, entry.host());
         Ok(())
     }
 
@@ -376,21 +477,51 @@ impl<'a> Writer<'a> {
     /// caller sets the mtime.
     pub(crate) fn write_file(
         &mut self,
-        mut src: impl Read,
+        src: impl Read,
         path: &Path,
+        mode: u32,
+        owner: (u32, u32),
+    ) -> Result<u64, CopyError> {
+        let entry = self.rootfs.entry(path)?;
+        self.write_file_at(&entry, src, mode, owner)
+    }
+
+    pub(crate) fn write_file_at(
+        &mut self,
+        entry: &Entry,
+        mut src: impl Read,
         mode: u32,
         (uid, gid): (u32, u32),
     ) -> Result<u64, CopyError> {
-        let mut out = self.rootfs.create_file(path, mode)?;
+        let mut out = entry.create_file(mode)?;
         let n = io::copy(&mut src, &mut out).map_err(|source| CopyError::Io {
             op: "writing",
-            path: path.to_path_buf(),
+            path: entry.path().to_path_buf(),
             source,
         })?;
-        drop(out);
-        // chown clears setuid/setgid: set the mode again after it.
-        self.rootfs.set_owner(path, uid, gid)?;
-        self.rootfs.set_mode(path, mode)?;
+        // chown clears setuid/setgid: set the mode again after it, through
+        // the open file (no path lookup).
+        std::os::unix::fs::fchown(&out, Some(uid), Some(gid)).map_err(|source| {
+            if source.raw_os_error() == Some(libc::EINVAL) {
+                CopyError::Rootfs(RootfsError::UnmappedId {
+                    path: entry.path().to_path_buf(),
+                    uid,
+                    gid,
+                })
+            } else {
+                CopyError::Io {
+                    op: "changing owner of",
+                    path: entry.path().to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        out.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|source| CopyError::Io {
+                op: "changing mode of",
+                path: entry.path().to_path_buf(),
+                source,
+            })?;
         self.stats.files += 1;
         self.stats.bytes += n;
         Ok(n)
@@ -401,6 +532,28 @@ impl<'a> Writer<'a> {
             self.rootfs.set_mtime(path, *secs, *nanos)?;
         }
         Ok(self.stats)
+    }
+}
+
+/// Makes a fifo or device node at `entry` (replacing a non-directory).
+/// `Ok(false)` when a device cannot be made here — mknod is refused in a
+/// user namespace — after a warning, as docker skips them rootless.
+pub(crate) fn make_special(entry: &Entry, sflag: SFlag, rdev: u64) -> Result<bool, CopyError> {
+    entry.remove()?;
+    match mknod(entry.host(), sflag, Mode::from_bits_truncate(0o600), rdev) {
+        Ok(()) => Ok(true),
+        Err(e) if sflag != SFlag::S_IFIFO && matches!(e, Errno::EPERM | Errno::EACCES) => {
+            log::warn!(
+                "skipping device {:?}: {e} (device nodes need real root)",
+                entry.path()
+            );
+            Ok(false)
+        }
+        Err(e) => Err(CopyError::Io {
+            op: "creating special file",
+            path: entry.path().to_path_buf(),
+            source: e.into(),
+        }),
     }
 }
 

@@ -8,7 +8,7 @@
 //! (path, size, mtime, inode, ctime) in a file the caller owns: an
 //! unchanged file is never re-read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Digest, DigestWriter, Hasher};
 
 use super::context::{SourceTree, TreeKind};
-use super::copy::{exclude_matcher, CopyError, CopyOptions};
+use super::copy::{exclude_matcher, expand_source, CopyError, CopyOptions};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StatEntry {
@@ -51,6 +51,8 @@ pub struct StatCache {
     /// Files hashed (read) since load: lets tests and progress output see
     /// what the cache saved.
     hashed: u64,
+    /// Paths looked up since load; others are checked for existence on save.
+    seen: HashSet<PathBuf>,
     dirty: bool,
 }
 
@@ -91,6 +93,7 @@ impl StatCache {
             path: Some(path),
             entries,
             hashed: 0,
+            seen: HashSet::new(),
             dirty: false,
         }
     }
@@ -100,7 +103,13 @@ impl StatCache {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        if !self.dirty {
+        // Forget files that are gone, so the cache does not grow forever
+        // across contexts; files of other contexts that still exist stay.
+        let before = self.entries.len();
+        let seen = &self.seen;
+        self.entries
+            .retain(|p, _| seen.contains(p) || fs::symlink_metadata(p).is_ok());
+        if !self.dirty && self.entries.len() == before {
             return Ok(());
         }
         let err = |source| StatCacheError {
@@ -127,6 +136,9 @@ impl StatCache {
     /// The sha256 of the file at `host` (whose `lstat` is `meta`), from the
     /// cache when its stat key still matches.
     pub fn file_digest(&mut self, host: &Path, meta: &fs::Metadata) -> io::Result<Digest> {
+        if !self.seen.contains(host) {
+            self.seen.insert(host.to_path_buf());
+        }
         if let Some(e) = self.entries.get(host) {
             if e.key_matches(meta) {
                 return Ok(e.digest);
@@ -185,7 +197,7 @@ pub fn sources_digest(
     for s in sources {
         field(&mut h, b"source");
         field(&mut h, s.as_bytes());
-        for m in tree.expand(s)? {
+        for m in expand_source(tree, s, &exclude)?.matches {
             field(&mut h, b"match");
             field(&mut h, m.logical.as_os_str().as_encoded_bytes());
             let mut entries = vec![(PathBuf::new(), m.host.clone(), m.meta.clone())];
@@ -313,9 +325,18 @@ mod tests {
         assert_ne!(digest(&tree, &mut cache), a);
         assert_eq!(cache.files_hashed(), 1);
 
+        // A deleted file leaves the persisted cache on the next save.
+        cache.save().unwrap();
+        fs::remove_file(ctx.join("f4")).unwrap();
+        let mut cache = StatCache::load(cache_file.clone());
+        cache.save().unwrap();
+        let saved = fs::read_to_string(&cache_file).unwrap();
+        assert!(!saved.contains("/f4\""), "{saved}");
+        assert!(saved.contains("/f3\""), "{saved}");
+
         fs::write(&cache_file, b"{not json").unwrap();
         let mut cache = StatCache::load(cache_file);
         digest(&tree, &mut cache);
-        assert_eq!(cache.files_hashed(), 5);
+        assert_eq!(cache.files_hashed(), 4);
     }
 }

@@ -74,39 +74,11 @@ impl IgnoreMatcher {
         let mut patterns = Vec::new();
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
+            // A comment only when `#` is the very first character (moby's rule).
             if raw.starts_with('#') {
                 continue;
             }
-            let mut p = raw.trim();
-            if p.is_empty() {
-                continue;
-            }
-            let bad = |reason: &str| IgnoreError::BadPattern {
-                source_name: source_name.to_string(),
-                line,
-                pattern: raw.to_string(),
-                reason: reason.to_string(),
-            };
-            let exclusion = p.starts_with('!');
-            if exclusion {
-                p = p[1..].trim();
-                if p.is_empty() {
-                    return Err(bad("\"!\" alone excludes nothing: give a pattern after it"));
-                }
-            }
-            let mut cleaned = go_clean(p);
-            if cleaned.len() > 1 && cleaned.starts_with('/') {
-                cleaned.remove(0);
-            }
-            glob::validate(&cleaned).map_err(|e| bad(&e.to_string()))?;
-            let kind = compile(&cleaned).map_err(|e| bad(&e))?;
-            patterns.push(Pattern {
-                dirs: cleaned.split('/').map(str::to_string).collect(),
-                cleaned,
-                exclusion,
-                kind,
-            });
+            patterns.extend(parse_pattern(raw, source_name, index + 1)?);
         }
         Ok(IgnoreMatcher {
             patterns,
@@ -114,37 +86,20 @@ impl IgnoreMatcher {
         })
     }
 
-    /// Patterns given on the command line or in `COPY --exclude` (no
-    /// comments, no file): each item is one pattern line.
+    /// Patterns given one by one, as `COPY --exclude` does: no comments;
+    /// errors name the pattern's position (1-based) as the line.
     pub fn from_patterns(
         patterns: &[String],
         source_name: &str,
     ) -> Result<IgnoreMatcher, IgnoreError> {
-        let mut all = IgnoreMatcher {
-            patterns: Vec::new(),
-            source_name: source_name.to_string(),
-        };
+        let mut all = Vec::new();
         for (i, p) in patterns.iter().enumerate() {
-            // One pattern per call so the error names its position.
-            let mut one = IgnoreMatcher::parse(p.trim_start_matches('#'), source_name).map_err(
-                |e| match e {
-                    IgnoreError::BadPattern {
-                        source_name,
-                        pattern,
-                        reason,
-                        ..
-                    } => IgnoreError::BadPattern {
-                        source_name,
-                        line: i + 1,
-                        pattern,
-                        reason,
-                    },
-                    other => other,
-                },
-            )?;
-            all.patterns.append(&mut one.patterns);
+            all.extend(parse_pattern(p, source_name, i + 1)?);
         }
-        Ok(all)
+        Ok(IgnoreMatcher {
+            patterns: all,
+            source_name: source_name.to_string(),
+        })
     }
 
     /// Reads the ignore file that applies to a build (see the module docs);
@@ -201,7 +156,16 @@ impl IgnoreMatcher {
             Some(i) => &file[..i],
             None => ".",
         };
-        let parent_dirs: Vec<&str> = parent.split('/').collect();
+        // Every ancestor ("a", "a/b", ...) once, not once per pattern.
+        let ancestors: Vec<&str> = if parent == "." {
+            Vec::new()
+        } else {
+            parent
+                .match_indices('/')
+                .map(|(i, _)| &parent[..i])
+                .chain(std::iter::once(parent))
+                .collect()
+        };
         let mut matched = false;
         for pattern in &self.patterns {
             // An inclusion pattern cannot change an excluded path, nor an
@@ -209,15 +173,7 @@ impl IgnoreMatcher {
             if pattern.exclusion != matched {
                 continue;
             }
-            let mut hit = pattern.matches(&file);
-            if !hit && parent != "." {
-                for i in 0..parent_dirs.len() {
-                    if pattern.matches(&parent_dirs[..=i].join("/")) {
-                        hit = true;
-                        break;
-                    }
-                }
-            }
+            let hit = pattern.matches(&file) || ancestors.iter().any(|a| pattern.matches(a));
             if hit {
                 matched = !pattern.exclusion;
             }
@@ -235,6 +191,43 @@ impl IgnoreMatcher {
             .filter(|p| p.exclusion)
             .all(|p| !p.could_match_below(&dir_parts))
     }
+}
+
+/// One pattern line; `None` for a blank one.
+fn parse_pattern(
+    raw: &str,
+    source_name: &str,
+    line: usize,
+) -> Result<Option<Pattern>, IgnoreError> {
+    let mut p = raw.trim();
+    if p.is_empty() {
+        return Ok(None);
+    }
+    let bad = |reason: &str| IgnoreError::BadPattern {
+        source_name: source_name.to_string(),
+        line,
+        pattern: raw.to_string(),
+        reason: reason.to_string(),
+    };
+    let exclusion = p.starts_with('!');
+    if exclusion {
+        p = p[1..].trim();
+        if p.is_empty() {
+            return Err(bad("\"!\" alone excludes nothing: give a pattern after it"));
+        }
+    }
+    let mut cleaned = go_clean(p);
+    if cleaned.len() > 1 && cleaned.starts_with('/') {
+        cleaned.remove(0);
+    }
+    glob::validate(&cleaned).map_err(|e| bad(&e.to_string()))?;
+    let kind = compile(&cleaned).map_err(|e| bad(&e))?;
+    Ok(Some(Pattern {
+        dirs: cleaned.split('/').map(str::to_string).collect(),
+        cleaned,
+        exclusion,
+        kind,
+    }))
 }
 
 impl Pattern {
@@ -533,6 +526,18 @@ mod tests {
         );
         let err = IgnoreMatcher::parse("a\n  !  \n", "x.containerignore").unwrap_err();
         assert!(err.to_string().starts_with("x.containerignore:2:"), "{err}");
+    }
+
+    #[test]
+    fn exclude_flags_have_no_comments() {
+        let ex =
+            IgnoreMatcher::from_patterns(&["#keep".to_string(), "*.o".to_string()], "--exclude")
+                .unwrap();
+        assert!(ex.is_excluded("#keep", false));
+        assert!(ex.is_excluded("a.o", false));
+        let err = IgnoreMatcher::from_patterns(&["ok".to_string(), "[".to_string()], "--exclude")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("--exclude:2:"), "{err}");
     }
 
     #[test]

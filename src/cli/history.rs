@@ -52,7 +52,11 @@ pub fn run(global: &GlobalOptions, args: HistoryArgs) -> anyhow::Result<i32> {
     } else if let Some(fmt) = &args.format {
         let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
         for r in &rows {
-            writeln!(out, "{}", template.render_serialize(r)?)?;
+            writeln!(
+                out,
+                "{}",
+                template.render(&r.template_value(args.human, args.no_trunc))?
+            )?;
         }
     } else {
         write!(out, "{}", history_table(&rows, args.no_trunc, args.human))?;

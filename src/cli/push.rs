@@ -45,28 +45,24 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         lease
     };
     let source = StoreImage::open(store, &rec)?;
-    // The stored manifest's annotations (`bud --annotation`) travel with the
-    // image, as buildah's push keeps them.
-    let (stored_format, annotations) =
-        crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?)
-            .map(|m| (m.format, m.annotations))
-            .unwrap_or((ManifestFormat::Oci, Default::default()));
+    let stored =
+        crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?).ok();
+    let stored_format = stored.as_ref().map_or(ManifestFormat::Oci, |m| m.format);
     let requested = match args.format.as_deref() {
         Some("docker") | Some("v2s2") => Some(ManifestFormat::Docker),
         Some(_) => Some(ManifestFormat::Oci),
         None => None,
     };
     let format = layout_format(&destination, requested, stored_format)?;
-    let compression = Compression::parse(&args.compression_format).ok_or_else(|| {
-        anyhow::anyhow!(
-            "--compression-format {}: expected gzip, zstd or none",
-            args.compression_format
-        )
-    })?;
+    let compression: Compression = args
+        .compression_format
+        .parse()
+        .with_context(|| "--compression-format".to_string())?;
     let options = ExportOptions {
         format,
         compression,
-        annotations,
+        // `bud --annotation` values live on the stored manifest.
+        annotations: stored.map(|m| m.annotations).unwrap_or_default(),
     };
     let quiet = args.quiet;
     let exported = export_with_progress(&source, &destination, &options, &mut |event| {

@@ -646,7 +646,7 @@ impl ImageConfigBuilder {
     pub fn clamp_timestamps(&mut self, epoch: Timestamp) {
         self.image.created = Some(epoch);
         for h in &mut self.image.history {
-            if h.created.map_or(true, |c| c > epoch) {
+            if h.created.is_none_or(|c| c > epoch) {
                 h.created = Some(epoch);
             }
         }

@@ -30,7 +30,7 @@ pub fn lookup_image(store: &Store, name_or_id: &str) -> Result<ImageRecord, Stor
             })
             .collect();
         let refs: Vec<&Reference> = stored.iter().map(|(r, _)| r).collect();
-        if let Some((best, _)) = typed.best_match(refs.into_iter()) {
+        if let Some((best, _)) = typed.best_match(refs) {
             if let Some((_, rec)) = stored.iter().find(|(r, _)| r == best) {
                 return Ok((*rec).clone());
             }

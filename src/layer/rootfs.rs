@@ -41,6 +41,8 @@ pub enum RootfsError {
         op_past: &'static str,
         path: PathBuf,
     },
+    #[error("changing owner of {path:?} to {uid}:{gid}: the id is not mapped in this user namespace; add a range for your user to /etc/subuid and /etc/subgid (e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`) or use ids 0 only")]
+    UnmappedId { path: PathBuf, uid: u32, gid: u32 },
     #[error("{op} {path:?} in the rootfs (host path {host:?}): {source}")]
     Io {
         op: &'static str,
@@ -143,35 +145,33 @@ impl Rootfs {
         Ok(host)
     }
 
+    /// The entry at `path_in_image` itself — parent resolved inside the
+    /// root, last component not followed — resolved once for several
+    /// operations (a copy sets owner, mode and mtime of each file).
+    pub fn entry(&self, path_in_image: impl AsRef<Path>) -> Result<Entry<'_>> {
+        let path = path_in_image.as_ref();
+        let inner = self.walk(path, false, None)?;
+        Ok(Entry {
+            rootfs: self,
+            is_root: inner.as_os_str().is_empty(),
+            host: self.host(&inner),
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Creates (or replaces) a regular file at `path_in_image` with exactly
     /// `mode` (no umask) and returns it open for writing. An existing
     /// non-directory entry, a symlink included, is replaced rather than
     /// written through; an existing directory is an error.
     pub fn create_file(&self, path_in_image: impl AsRef<Path>, mode: u32) -> Result<File> {
-        let path = path_in_image.as_ref();
-        let host = self.entry_for_write(path, "creating file")?;
-        self.remove_non_dir(path, &host, "creating file")?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode & 0o7777)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&host)
-            .map_err(|e| self.io("creating file", path, &host, e))?;
-        file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
-            .map_err(|e| self.io("setting mode of", path, &host, e))?;
-        Ok(file)
+        self.entry(path_in_image)?.create_file(mode)
     }
 
     /// Creates a symlink at `path_in_image` pointing to `target` (stored
     /// verbatim: it is resolved inside the root whenever it is followed).
     /// Replaces an existing non-directory entry.
     pub fn symlink(&self, path_in_image: impl AsRef<Path>, target: impl AsRef<Path>) -> Result<()> {
-        let path = path_in_image.as_ref();
-        let host = self.entry_for_write(path, "creating symlink")?;
-        self.remove_non_dir(path, &host, "creating symlink")?;
-        std::os::unix::fs::symlink(target.as_ref(), &host)
-            .map_err(|e| self.io("creating symlink", path, &host, e))
+        self.entry(path_in_image)?.symlink(target)
     }
 
     /// Makes `link_in_image` a hard link to the entry `existing_in_image`
@@ -182,70 +182,30 @@ impl Rootfs {
         link_in_image: impl AsRef<Path>,
         existing_in_image: impl AsRef<Path>,
     ) -> Result<()> {
-        let link = link_in_image.as_ref();
-        let existing = existing_in_image.as_ref();
-        let existing_host = self.resolve_nofollow(existing)?;
-        let host = self.entry_for_write(link, "creating hard link")?;
-        if host == existing_host {
-            return Ok(());
-        }
-        self.remove_non_dir(link, &host, "creating hard link")?;
-        nix::unistd::linkat(
-            None,
-            &existing_host,
-            None,
-            &host,
-            // No AT_SYMLINK_FOLLOW: link the entry itself.
-            nix::fcntl::AtFlags::empty(),
-        )
-        .map_err(|e| self.io("creating hard link", link, &host, io::Error::from(e)))
+        let existing = self.entry(existing_in_image)?;
+        self.entry(link_in_image)?.hard_link_to(&existing)
     }
 
     /// Sets the owner of the entry itself (`lchown`).
     pub fn set_owner(&self, path_in_image: impl AsRef<Path>, uid: u32, gid: u32) -> Result<()> {
-        let path = path_in_image.as_ref();
-        let host = self.resolve_nofollow(path)?;
-        std::os::unix::fs::lchown(&host, Some(uid), Some(gid))
-            .map_err(|e| self.io("changing owner of", path, &host, e))
+        self.entry(path_in_image)?.set_owner(uid, gid)
     }
 
     /// Sets permission bits (including setuid/setgid/sticky). Symlinks have
     /// no mode of their own on Linux, so for a symlink this does nothing.
     pub fn set_mode(&self, path_in_image: impl AsRef<Path>, mode: u32) -> Result<()> {
-        let path = path_in_image.as_ref();
-        let host = self.resolve_nofollow(path)?;
-        let meta =
-            fs::symlink_metadata(&host).map_err(|e| self.io("changing mode of", path, &host, e))?;
-        if meta.file_type().is_symlink() {
-            return Ok(());
-        }
-        fs::set_permissions(&host, fs::Permissions::from_mode(mode & 0o7777))
-            .map_err(|e| self.io("changing mode of", path, &host, e))
+        self.entry(path_in_image)?.set_mode(mode)
     }
 
     /// Sets access and modification time of the entry itself (symlinks too).
     pub fn set_mtime(&self, path_in_image: impl AsRef<Path>, secs: i64, nanos: u32) -> Result<()> {
-        let path = path_in_image.as_ref();
-        let host = self.resolve_nofollow(path)?;
-        let ts = TimeSpec::new(secs, i64::from(nanos.min(999_999_999)));
-        utimensat(None, &host, &ts, &ts, UtimensatFlags::NoFollowSymlink)
-            .map_err(|e| self.io("setting mtime of", path, &host, io::Error::from(e)))
+        self.entry(path_in_image)?.set_mtime(secs, nanos)
     }
 
     /// Removes the entry at `path_in_image` (a directory with everything in
     /// it; a symlink itself, never its target). A missing entry is not an error.
     pub fn remove(&self, path_in_image: impl AsRef<Path>) -> Result<()> {
-        let path = path_in_image.as_ref();
-        let host = self.entry_for_write(path, "removing")?;
-        match fs::symlink_metadata(&host) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.io("removing", path, &host, e)),
-            // remove_dir_all never follows symlinks inside the tree.
-            Ok(m) if m.is_dir() => {
-                fs::remove_dir_all(&host).map_err(|e| self.io("removing", path, &host, e))
-            }
-            Ok(_) => fs::remove_file(&host).map_err(|e| self.io("removing", path, &host, e)),
-        }
+        self.entry(path_in_image)?.remove()
     }
 
     /// `lstat` of the entry itself; `Ok(None)` when it does not exist.
@@ -253,20 +213,7 @@ impl Rootfs {
         &self,
         path_in_image: impl AsRef<Path>,
     ) -> Result<Option<fs::Metadata>> {
-        let path = path_in_image.as_ref();
-        let host = self.resolve_nofollow(path)?;
-        match fs::symlink_metadata(&host) {
-            Ok(m) => Ok(Some(m)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(self.io("reading metadata of", path, &host, e)),
-        }
+        self.entry(path_in_image)?.metadata()
     }
 
     /// `stat` following symlinks inside the root; `Ok(None)` when missing.
@@ -319,31 +266,6 @@ impl Rootfs {
             path: path.to_path_buf(),
             host: host.to_path_buf(),
             source,
-        }
-    }
-
-    /// The entry a write replaces: parent resolved, last component kept;
-    /// the root itself cannot be replaced.
-    fn entry_for_write(&self, path: &Path, op: &'static str) -> Result<PathBuf> {
-        let inner = self.walk(path, false, None)?;
-        if inner.as_os_str().is_empty() {
-            return Err(RootfsError::IsRoot {
-                op,
-                op_past: "replaced",
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(self.host(&inner))
-    }
-
-    fn remove_non_dir(&self, path: &Path, host: &Path, op: &'static str) -> Result<()> {
-        match fs::symlink_metadata(host) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.io(op, path, host, e)),
-            Ok(m) if m.is_dir() => {
-                Err(self.io(op, path, host, io::Error::from_raw_os_error(libc::EISDIR)))
-            }
-            Ok(_) => fs::remove_file(host).map_err(|e| self.io(op, path, host, e)),
         }
     }
 
@@ -405,11 +327,182 @@ impl Rootfs {
         fs::set_permissions(host, fs::Permissions::from_mode(new.mode & 0o7777))
             .map_err(|e| self.io("setting mode of", path, host, e))?;
         if let Some((uid, gid)) = new.owner {
-            std::os::unix::fs::lchown(host, Some(uid), Some(gid))
-                .map_err(|e| self.io("changing owner of", path, host, e))?;
+            lchown(path, host, uid, gid)?;
         }
         Ok(())
     }
+}
+
+/// One entry of a [`Rootfs`], its parent already resolved: every operation
+/// acts on the entry itself (never following it if it is a symlink). Valid
+/// while nothing replaces one of its parent directories.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    rootfs: &'a Rootfs,
+    path: PathBuf,
+    host: PathBuf,
+    is_root: bool,
+}
+
+impl Entry<'_> {
+    /// The path in the image, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the entry is on the host.
+    pub fn host(&self) -> &Path {
+        &self.host
+    }
+
+    fn io(&self, op: &'static str, source: io::Error) -> RootfsError {
+        self.rootfs.io(op, &self.path, &self.host, source)
+    }
+
+    fn not_root(&self, op: &'static str) -> Result<()> {
+        if self.is_root {
+            return Err(RootfsError::IsRoot {
+                op,
+                op_past: "replaced",
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `lstat`; `Ok(None)` when it does not exist.
+    pub fn metadata(&self) -> Result<Option<fs::Metadata>> {
+        match fs::symlink_metadata(&self.host) {
+            Ok(m) => Ok(Some(m)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.io("reading metadata of", e)),
+        }
+    }
+
+    fn remove_non_dir(&self, op: &'static str) -> Result<()> {
+        self.not_root(op)?;
+        match fs::symlink_metadata(&self.host) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(op, e)),
+            Ok(m) if m.is_dir() => Err(self.io(op, io::Error::from_raw_os_error(libc::EISDIR))),
+            Ok(_) => fs::remove_file(&self.host).map_err(|e| self.io(op, e)),
+        }
+    }
+
+    /// See [`Rootfs::create_file`].
+    pub fn create_file(&self, mode: u32) -> Result<File> {
+        self.remove_non_dir("creating file")?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o7777)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&self.host)
+            .map_err(|e| self.io("creating file", e))?;
+        file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| self.io("setting mode of", e))?;
+        Ok(file)
+    }
+
+    /// See [`Rootfs::symlink`].
+    pub fn symlink(&self, target: impl AsRef<Path>) -> Result<()> {
+        self.remove_non_dir("creating symlink")?;
+        std::os::unix::fs::symlink(target.as_ref(), &self.host)
+            .map_err(|e| self.io("creating symlink", e))
+    }
+
+    /// Makes this entry a hard link to `existing` (of the same rootfs).
+    pub fn hard_link_to(&self, existing: &Entry) -> Result<()> {
+        if self.host == existing.host {
+            return Ok(());
+        }
+        self.remove_non_dir("creating hard link")?;
+        nix::unistd::linkat(
+            None,
+            existing.host.as_path(),
+            None,
+            self.host.as_path(),
+            // No AT_SYMLINK_FOLLOW: link the entry itself.
+            nix::fcntl::AtFlags::empty(),
+        )
+        .map_err(|e| self.io("creating hard link", io::Error::from(e)))
+    }
+
+    /// See [`Rootfs::set_owner`].
+    pub fn set_owner(&self, uid: u32, gid: u32) -> Result<()> {
+        lchown(&self.path, &self.host, uid, gid)
+    }
+
+    /// See [`Rootfs::set_mode`].
+    pub fn set_mode(&self, mode: u32) -> Result<()> {
+        let meta = fs::symlink_metadata(&self.host).map_err(|e| self.io("changing mode of", e))?;
+        if meta.file_type().is_symlink() {
+            return Ok(());
+        }
+        fs::set_permissions(&self.host, fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| self.io("changing mode of", e))
+    }
+
+    /// See [`Rootfs::set_mtime`].
+    pub fn set_mtime(&self, secs: i64, nanos: u32) -> Result<()> {
+        let ts = TimeSpec::new(secs, i64::from(nanos.min(999_999_999)));
+        utimensat(
+            None,
+            self.host.as_path(),
+            &ts,
+            &ts,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| self.io("setting mtime of", io::Error::from(e)))
+    }
+
+    /// See [`Rootfs::remove`].
+    pub fn remove(&self) -> Result<()> {
+        if self.is_root {
+            return Err(RootfsError::IsRoot {
+                op: "removing",
+                op_past: "removed",
+                path: self.path.clone(),
+            });
+        }
+        match fs::symlink_metadata(&self.host) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("removing", e)),
+            // remove_dir_all never follows symlinks inside the tree.
+            Ok(m) if m.is_dir() => {
+                fs::remove_dir_all(&self.host).map_err(|e| self.io("removing", e))
+            }
+            Ok(_) => fs::remove_file(&self.host).map_err(|e| self.io("removing", e)),
+        }
+    }
+}
+
+/// `lchown`, with EINVAL — the id has no mapping in this user namespace —
+/// turned into an error that says so; the bare errno helps nobody.
+fn lchown(path: &Path, host: &Path, uid: u32, gid: u32) -> Result<()> {
+    std::os::unix::fs::lchown(host, Some(uid), Some(gid)).map_err(|source| {
+        if source.raw_os_error() == Some(libc::EINVAL) {
+            RootfsError::UnmappedId {
+                path: path.to_path_buf(),
+                uid,
+                gid,
+            }
+        } else {
+            RootfsError::Io {
+                op: "changing owner of",
+                path: path.to_path_buf(),
+                host: host.to_path_buf(),
+                source,
+            }
+        }
+    })
 }
 
 /// Pushes the components of `path` so that its first component is popped

@@ -32,7 +32,7 @@ pub(super) fn parse(s: &str) -> Result<Reference, ReferenceError> {
     };
     let last_slash = rest.rfind('/');
     let (name, tag) = match rest.rfind(':') {
-        Some(colon) if last_slash.map_or(true, |slash| colon > slash) => {
+        Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
             (&rest[..colon], Some(&rest[colon + 1..]))
         }
         _ => (rest, None),

@@ -78,9 +78,9 @@ pub fn format_go_duration(d: Duration) -> String {
     }
     if ns < 1_000_000_000 {
         // Sub-second: pick the largest exact unit.
-        return if ns % 1_000_000 == 0 {
+        return if ns.is_multiple_of(1_000_000) {
             format!("{}ms", ns / 1_000_000)
-        } else if ns % 1_000 == 0 {
+        } else if ns.is_multiple_of(1_000) {
             format!("{}us", ns / 1_000)
         } else {
             format!("{ns}ns")
