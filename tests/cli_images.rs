@@ -264,11 +264,12 @@ fn history_and_inspect_formats() {
             "{table}"
         );
         let json: Value = serde_json::from_str(&sb.ok(&["history", "--json", "h"])).unwrap();
+        // podman's JSON keys: id, created, CreatedBy, size, comment.
         let entries = json.as_array().unwrap();
-        assert_eq!(entries[0]["ID"], id);
+        assert_eq!(entries[0]["id"], id);
         assert_eq!(entries[1]["CreatedBy"], "/bin/sh -c echo hi > /hi");
-        assert!(entries[1]["Size"].as_u64().unwrap() > 0);
-        assert_eq!(entries[2]["Size"], 0);
+        assert!(entries[1]["size"].as_u64().unwrap() > 0);
+        assert_eq!(entries[2]["size"], 0);
         let by = sb.ok(&["history", "--format", "{{.CreatedBy}}", "h"]);
         assert_eq!(by.lines().nth(1), Some("/bin/sh -c echo hi > /hi"));
         assert_eq!(sb.ok(&["history", "-q", "h"]).lines().count(), 4);
@@ -286,8 +287,11 @@ fn history_and_inspect_formats() {
             "{{.Digest}}",
         ]);
         assert_eq!(digest.trim(), listed.trim(), "{runner:?}");
+        // A missing field renders as Go's map lookup does; a broken template fails.
+        let missing = sb.ok(&["inspect", "--format", "{{.NoSuchField}}", "h"]);
+        assert_eq!(missing.trim(), "<no value>");
         assert!(!sb
-            .rbuild(&["inspect", "--format", "{{.NoSuchField}}", "h"])
+            .rbuild(&["inspect", "--format", "{{.FromImageID", "h"])
             .status
             .success());
         let out = sb.rbuild(&["inspect", "nosuch"]);
