@@ -256,3 +256,48 @@ fn sigterm_stops_the_build_and_tags_nothing() {
         assert_store_clean(&sb.store());
     }
 }
+
+#[test]
+fn kill_9_mid_push_leaves_store_and_layout_usable() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        sb.build(
+            "big",
+            "FROM busybox\nRUN dd if=/dev/urandom of=/r bs=1M count=24 2>/dev/null\n",
+            &[],
+            &[],
+        );
+        let layout = sb.path().join("layout");
+        let dest = format!("oci:{}:big", layout.display());
+        for delay in [Duration::from_millis(100), Duration::from_millis(400)] {
+            let mut cmd = sb.command(shared_binary());
+            cmd.arg("--root").arg(sb.store());
+            cmd.arg("--runroot").arg(sb.path().join("run"));
+            cmd.args(["push", "-q", "big", &dest]);
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            let child = cmd.spawn().unwrap();
+            std::thread::sleep(delay);
+            kill_tree(child);
+            assert_store_clean(&sb.store());
+        }
+        sb.ok(&["push", "-q", "big", &dest]);
+        assert_store_clean(&sb.store());
+        // skopeo verifies every blob's digest while copying.
+        common::tool(
+            "skopeo",
+            &[
+                "copy",
+                "-q",
+                &dest,
+                &format!("dir:{}", sb.path().join("copy").display()),
+            ],
+        );
+        let root = sb.unpack("big");
+        assert_eq!(
+            fs::metadata(root.join("r")).unwrap().len(),
+            24 << 20,
+            "{runner:?}"
+        );
+    }
+}
