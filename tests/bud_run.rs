@@ -378,3 +378,39 @@ fn run_layers_keep_links_fifos_modes_and_renames() {
         assert!(!second.iter().any(|e| e == "etc/passwd"), "{second:?}");
     }
 }
+
+#[test]
+fn cache_mount_id_owner_and_mode() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        sb.build(
+            "cacheids",
+            "FROM busybox\n\
+             RUN --mount=type=cache,id=shared,target=/a,uid=1000,gid=1000,mode=0750 \\\n\
+                 stat -c '%u:%g:%a' /a > /stat-a && echo x > /a/f\n\
+             RUN --mount=type=cache,id=shared,target=/b cat /b/f > /from-b\n\
+             RUN --mount=type=cache,target=/c ls -A /c > /c-listing\n",
+            &[],
+            &[],
+        );
+        let root = sb.unpack("cacheids");
+        assert_eq!(
+            fs::read_to_string(root.join("stat-a")).unwrap(),
+            "1000:1000:750\n",
+            "{runner:?}"
+        );
+        // The same id is the same cache, whatever the target.
+        assert_eq!(
+            fs::read_to_string(root.join("from-b")).unwrap(),
+            "x\n",
+            "{runner:?}"
+        );
+        // Another target without an id is another cache.
+        assert_eq!(
+            fs::read_to_string(root.join("c-listing")).unwrap(),
+            "",
+            "{runner:?}"
+        );
+    }
+}
