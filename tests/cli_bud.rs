@@ -126,3 +126,38 @@ fn layers_false_and_no_cache_still_build_correctly() {
         assert_eq!(fs::read_to_string(root.join("b")).unwrap(), "b\n");
     }
 }
+
+#[test]
+fn a_context_given_through_a_symlink_is_copied() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let ctx = sb.context(
+            "real",
+            &[
+                ("Containerfile", "FROM busybox\nCOPY . /all/\n"),
+                ("a.txt", "A\n"),
+                ("sub/b.txt", "B\n"),
+            ],
+        );
+        // Absolute and relative links, given by absolute and relative paths
+        // (rbuild runs in the sandbox dir).
+        std::os::unix::fs::symlink(&ctx, sb.path().join("abs-link")).unwrap();
+        std::os::unix::fs::symlink("real", sb.path().join("rel-link")).unwrap();
+        let abs = sb.path().join("abs-link").display().to_string();
+        for (n, link) in [abs.as_str(), "rel-link", "abs-link"]
+            .into_iter()
+            .enumerate()
+        {
+            let tag = format!("linked{n}");
+            sb.ok(&["bud", "-t", &tag, link]);
+            let root = sb.unpack(&tag);
+            let a = fs::read_to_string(root.join("all/a.txt"));
+            assert_eq!(a.ok().as_deref(), Some("A\n"), "{runner:?}: context {link}");
+            assert_eq!(
+                fs::read_to_string(root.join("all/sub/b.txt")).unwrap(),
+                "B\n"
+            );
+        }
+    }
+}
