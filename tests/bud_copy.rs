@@ -368,3 +368,46 @@ fn add_url_names_mtime_no_extraction_and_errors() {
         assert!(err.contains("Containerfile:2"), "{err}");
     }
 }
+
+#[test]
+fn context_symlinks_never_reach_host_files() {
+    let host_secret = "/etc/hostname";
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let ctx = sb.context("ctx", &[("d/keep", "k\n")]);
+        std::os::unix::fs::symlink(host_secret, ctx.join("abs")).unwrap();
+        std::os::unix::fs::symlink("/", ctx.join("rootlink")).unwrap();
+        std::os::unix::fs::symlink("../../../../../..", ctx.join("d/up")).unwrap();
+        if runner == Runner::Rootless {
+            tool("chown", &["-hR", "rbtest:rbtest", ctx.to_str().unwrap()]);
+        }
+        // Named sources resolve inside the context: none of these exist there.
+        for src in ["abs", "rootlink/etc/hostname", "d/up/etc/hostname"] {
+            sb.write(
+                "ctx/Containerfile",
+                format!("FROM busybox\nCOPY {src} /x\n"),
+            );
+            let out = sb.fails(&["bud", "-t", "escape", ctx.to_str().unwrap()]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("not found in the build context"),
+                "{runner:?}: {src}: {err}"
+            );
+        }
+        // Copying the whole context copies the links as links.
+        sb.write("ctx/Containerfile", "FROM busybox\nCOPY . /all/\n");
+        sb.ok(&["bud", "-t", "links", ctx.to_str().unwrap()]);
+        let root = sb.unpack("links");
+        assert_eq!(
+            fs::read_link(root.join("all/abs")).unwrap(),
+            Path::new(host_secret)
+        );
+        assert!(fs::symlink_metadata(root.join("all/rootlink"))
+            .unwrap()
+            .is_symlink());
+        assert!(fs::symlink_metadata(root.join("all/d/up"))
+            .unwrap()
+            .is_symlink());
+    }
+}
