@@ -414,3 +414,42 @@ fn cache_mount_id_owner_and_mode() {
         );
     }
 }
+
+#[test]
+fn long_and_unicode_names_survive_the_layer_tar() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let seg = "x".repeat(200);
+        let deep = format!("/deep/{seg}/{seg}/{seg}/{seg}");
+        sb.build(
+            "names",
+            &format!(
+                "FROM busybox\n\
+                 RUN mkdir -p \"$(dirname {deep})\" && echo long > \"{deep}\" \\\n\
+                     && echo sp > \"/with space é 日本\" && ln -s \"{deep}\" /longlink \\\n\
+                     && ln \"/with space é 日本\" /hl-uni\n"
+            ),
+            &[],
+            &[],
+        );
+        let root = sb.unpack("names");
+        let deep_rel = deep.trim_start_matches('/');
+        assert_eq!(
+            fs::read_to_string(root.join(deep_rel)).unwrap(),
+            "long\n",
+            "{runner:?}"
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("with space é 日本")).unwrap(),
+            "sp\n"
+        );
+        assert_eq!(
+            fs::read_link(root.join("longlink")).unwrap().to_str(),
+            Some(deep.as_str())
+        );
+        let a = fs::metadata(root.join("with space é 日本")).unwrap();
+        let b = fs::metadata(root.join("hl-uni")).unwrap();
+        assert_eq!(a.ino(), b.ino(), "{runner:?}");
+    }
+}
