@@ -175,6 +175,20 @@ fn tag_and_rmi_untag_before_deleting() {
             assert_eq!(id_of(&sb, name), id, "{runner:?}: {name}");
         }
         assert!(!sb.rbuild(&["tag", "nosuch", "x"]).status.success());
+        // A tagged reference pattern lists only the matching names; a bare
+        // repository lists every name of the image (podman's rule).
+        assert_eq!(
+            names(&sb, &["--filter", "reference=app:v*"]),
+            ["localhost/app:v2"]
+        );
+        assert_eq!(
+            names(&sb, &["--filter", "reference=app"]),
+            [
+                "localhost/app:latest",
+                "localhost/app:v2",
+                "registry.example.com:5000/team/app:1.0"
+            ]
+        );
 
         // Several names: rmi NAME only untags.
         let out = sb.ok(&["rmi", "app:v2"]);
