@@ -14,6 +14,8 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod parse;
+mod prune;
 mod push;
 mod rmi;
 mod sandbox_debug;
@@ -54,6 +56,8 @@ pub enum Command {
     /// Build an image from a Containerfile.
     #[command(visible_alias = "build", alias = "build-using-dockerfile")]
     Bud(Box<bud::BudArgs>),
+    /// Manage the build cache.
+    Cache(prune::CacheArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
     /// Show an image's history.
@@ -64,6 +68,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Show an image's configuration and manifest.
     Inspect(inspect::InspectArgs),
+    /// Remove dangling images and unused layers and blobs.
+    Prune(prune::PruneArgs),
     /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
     Push(push::PushArgs),
     /// Remove images.
@@ -78,6 +84,8 @@ pub enum Command {
     /// Internal: drive the sandbox from tests.
     #[command(name = "__sandbox-test", hide = true)]
     SandboxTest(Box<sandbox_debug::SandboxTestArgs>),
+    /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
+    Parse(parse::ParseArgs),
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -93,7 +101,9 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Bud(args) => bud::run(&cli.global, *args),
+        Command::Cache(args) => prune::run_cache(&cli.global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Prune(args) => prune::run(&cli.global, args),
         Command::History(args) => history::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
@@ -104,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Unshare(args) => unshare::run(args),
         Command::SandboxHelper => Ok(crate::sandbox::helper_main()),
         Command::SandboxTest(args) => sandbox_debug::run_test(*args),
+        Command::Parse(args) => parse::run(args),
     }
 }
 
@@ -122,41 +133,15 @@ fn report(err: &anyhow::Error) -> i32 {
             return 0;
         }
     }
-    eprintln!("Error: {}", error_message(err));
-    125
-}
-
-/// The error and its causes on one line.
-fn error_message(err: &anyhow::Error) -> String {
-    let mut message = err.to_string();
+    let mut message = format!("Error: {err}");
+    // Many errors already quote their cause in their own text: show each
+    // piece of the chain once.
     for cause in err.chain().skip(1) {
-        // Many errors already print their source in their own message
-        // (`error building at STEP "…": exit status 3`): say it once.
-        let cause = cause.to_string();
-        if !message.contains(&cause) {
-            message.push_str(&format!(": {cause}"));
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
         }
     }
-    message
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("step failed: {0}")]
-    struct Wrapping(#[source] std::io::Error);
-
-    #[test]
-    fn causes_already_in_the_message_are_not_repeated() {
-        let inner = std::io::Error::other("exit status 3");
-        let err = anyhow::Error::new(Wrapping(inner)).context("building app");
-        assert_eq!(
-            error_message(&err),
-            "building app: step failed: exit status 3"
-        );
-        let plain = anyhow::Error::new(std::io::Error::other("disk full")).context("writing x");
-        assert_eq!(error_message(&plain), "writing x: disk full");
-    }
+    eprintln!("{message}");
+    125
 }
