@@ -453,3 +453,55 @@ fn long_and_unicode_names_survive_the_layer_tar() {
         assert_eq!(a.ino(), b.ino(), "{runner:?}");
     }
 }
+
+#[test]
+fn from_scratch_run_leaves_no_mount_point_stubs() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        let busybox = fs::read("/bin/busybox").unwrap();
+        let ctx = sb.context(
+            "ctx",
+            &[(
+                "Containerfile",
+                "FROM scratch\n\
+                 COPY busybox /bin/busybox\n\
+                 COPY busybox /bin/sh\n\
+                 RUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/made/by/run\"]\n\
+                 RUN /bin/busybox touch /made/shell\n",
+            )],
+        );
+        sb.write("ctx/busybox", &busybox);
+        std::process::Command::new("chmod")
+            .args(["0755", ctx.join("busybox").to_str().unwrap()])
+            .status()
+            .unwrap();
+        sb.ok(&["bud", "-t", "scratchy", ctx.to_str().unwrap()]);
+        let root = sb.unpack("scratchy");
+        let mut all: Vec<String> = walkdir::WalkDir::new(&root)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                "bin",
+                "bin/busybox",
+                "bin/sh",
+                "made",
+                "made/by",
+                "made/by/run",
+                "made/shell"
+            ],
+            "{runner:?}: only what the steps made"
+        );
+    }
+}
