@@ -75,7 +75,16 @@ pub fn build(
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
         });
     }
-    let context = SourceTree::open_context(req.context.clone(), file_path.as_deref())
+    // The context is walked from its real path: given as a relative path
+    // through a symlink, the walk saw no files and `COPY .` copied nothing.
+    let context_dir = req
+        .context
+        .canonicalize()
+        .map_err(|source| BuildError::Context {
+            path: req.context.clone(),
+            source,
+        })?;
+    let context = SourceTree::open_context(context_dir, file_path.as_deref())
         .map_err(|e| BuildError::Plan(e.to_string()))?;
     let platform = Platform::host();
     let build_args = BuildArgs::new(req.build_args.clone());
