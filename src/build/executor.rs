@@ -53,12 +53,19 @@ pub struct Executor<'a> {
 }
 
 /// Builds `req` into an image in `store`; `runroot` holds mount points.
-pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildOutcome, BuildError> {
+pub fn build(
+    store: &Store,
+    runroot: &Path,
+    req: &BuildRequest,
+) -> Result<BuildOutcome, BuildError> {
     let out = Output { quiet: req.quiet };
     let (text, file_label, file_path) = read_containerfile(req)?;
     let cf = containerfile::parse(&text, &file_label)?;
     for w in &cf.warnings {
-        out.warn(&format!("{}:{}: {}", w.span.file, w.span.start.line, w.message));
+        out.warn(&format!(
+            "{}:{}: {}",
+            w.span.file, w.span.start.line, w.message
+        ));
     }
     if !req.context.is_dir() {
         return Err(BuildError::Context {
@@ -123,9 +130,7 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
     Ok(outcome)
 }
 
-fn read_containerfile(
-    req: &BuildRequest,
-) -> Result<(String, String, Option<PathBuf>), BuildError> {
+fn read_containerfile(req: &BuildRequest) -> Result<(String, String, Option<PathBuf>), BuildError> {
     let path = match &req.containerfile {
         Some(ContainerfileSource::Stdin(text)) => {
             return Ok((text.clone(), "stdin".to_string(), None))
@@ -248,8 +253,11 @@ impl Executor<'_> {
             )
         })?;
         for inst in &parsed.stages[0].instructions {
-            self.out
-                .step((1, 1), (1, 1), &format!("ONBUILD {}", inst.origin().original));
+            self.out.step(
+                (1, 1),
+                (1, 1),
+                &format!("ONBUILD {}", inst.origin().original),
+            );
             self.dispatch(state, inst)
                 .map_err(|e| self.step_error(&stage.from.origin, e))?;
         }
@@ -275,7 +283,10 @@ impl Executor<'_> {
         let mut key = Hasher::new();
         let (config, layers) = if image.eq_ignore_ascii_case("scratch") {
             key.update(b"scratch");
-            (ImageConfigBuilder::scratch(self.platform.clone()), Vec::new())
+            (
+                ImageConfigBuilder::scratch(self.platform.clone()),
+                Vec::new(),
+            )
         } else if let Some(dep) = find_stage(&self.cf, &image, i) {
             let base = self.results[dep]
                 .as_ref()

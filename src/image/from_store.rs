@@ -2,34 +2,146 @@
 //! and layer blobs made from the extracted layers in one pass (tar → diff
 //! ID check → compress → digest) while they are also kept in the store, so
 //! the next export or push of the same layer is a copy.
+//!
+//! Pulled layers: the store keys an extracted layer by the deterministic tar
+//! digest of its directory, while a pulled image's config keeps the
+//! registry's `rootfs.diff_ids`. The layers an export declares are the
+//! config's; the original blob recorded at pull time (under
+//! [`pulled_blob_key`]) is sent as it is, or decompressed and re-compressed
+//! when another compression is asked for, so the uncompressed stream always
+//! matches the config's diff ID and a pulled image pushes back byte-identical.
 
-use std::io::{self, Write};
+use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestWriter};
 use crate::image::manifest::Compression;
 use crate::image::source::{BlobInfo, ExportSource, LayerRef, SourceError};
 use crate::layer::TarOptions;
 use crate::store::{ChainId, ImageRecord, Store};
 
+/// The key under which a pulled layer's original blob is recorded on the
+/// layer: its compression and the registry's diff ID (the digest of its
+/// uncompressed stream), e.g. `gzip:sha256:…`.
+pub fn pulled_blob_key(compression: Compression, registry_diff_id: &Digest) -> String {
+    format!("{}:{registry_diff_id}", compression.name())
+}
+
+/// One layer of the image.
+#[derive(Clone, Copy, Debug)]
+struct Layer {
+    chain: ChainId,
+    /// The diff ID the store computed from the extracted directory.
+    stored: Digest,
+    /// The diff ID the image's config declares (differs for pulled layers).
+    declared: Digest,
+}
+
 /// A stored image, ready to export.
 pub struct StoreImage<'a> {
     store: &'a Store,
     config: Vec<u8>,
-    layers: Vec<(ChainId, Digest)>,
+    layers: Vec<Layer>,
+}
+
+#[derive(serde::Deserialize)]
+struct ConfigDiffIds {
+    rootfs: RootfsDiffIds,
+}
+
+#[derive(serde::Deserialize)]
+struct RootfsDiffIds {
+    #[serde(default)]
+    diff_ids: Vec<Digest>,
 }
 
 impl<'a> StoreImage<'a> {
-    pub fn open(store: &'a Store, record: &ImageRecord) -> Result<StoreImage<'a>, crate::store::StoreError> {
+    pub fn open(
+        store: &'a Store,
+        record: &ImageRecord,
+    ) -> Result<StoreImage<'a>, crate::store::StoreError> {
         let config = store.read_blob(&record.id)?;
+        let declared = serde_json::from_slice::<ConfigDiffIds>(&config)
+            .map(|c| c.rootfs.diff_ids)
+            .unwrap_or_default();
         let mut layers = Vec::new();
-        for chain in &record.layers {
-            layers.push((*chain, store.layer_meta(chain)?.diff_id));
+        for (i, chain) in record.layers.iter().enumerate() {
+            let stored = store.layer_meta(chain)?.diff_id;
+            let declared = if declared.len() == record.layers.len() {
+                declared[i]
+            } else {
+                stored
+            };
+            layers.push(Layer {
+                chain: *chain,
+                stored,
+                declared,
+            });
         }
         Ok(StoreImage {
             store,
             config,
             layers,
+        })
+    }
+
+    /// A blob recorded at pull time whose uncompressed stream is `declared`.
+    fn original_blob(&self, layer: &Layer) -> Option<(Digest, u64)> {
+        [Compression::Gzip, Compression::Zstd, Compression::None]
+            .into_iter()
+            .find_map(|c| {
+                self.store
+                    .compressed_blob(&layer.chain, &pulled_blob_key(c, &layer.declared))
+                    .ok()
+                    .flatten()
+            })
+    }
+
+    /// Re-compresses a pulled layer's original blob: decompress, check the
+    /// diff ID, compress with `compression` into the store and `out`.
+    fn recompress(
+        &self,
+        layer: &Layer,
+        compression: Compression,
+        out: &mut dyn Write,
+    ) -> Result<BlobInfo, SourceError> {
+        let (original, _) = self.original_blob(layer).ok_or_else(|| {
+            format!(
+                "layer {} was pulled, but its original blob is no longer in the store, so a layer with diff ID {} cannot be made; pull the image again",
+                layer.chain, layer.declared
+            )
+        })?;
+        let file = self.store.open_blob(&original)?;
+        let mut plain =
+            crate::layer::decompressing_reader(BufReader::with_capacity(1 << 20, file))?;
+        let mut writer = self.store.blob_writer()?;
+        let blob = DigestWriter::new(Tee(&mut writer, out));
+        let compressor = crate::layer::compress::Compressor::new(
+            layer_compression(compression),
+            crate::layer::compress::default_threads(),
+            blob,
+        )?;
+        let mut tar = DigestWriter::new(compressor);
+        io::copy(&mut plain, &mut tar)?;
+        let (compressor, diff_id, _) = tar.finish();
+        let (_, blob_digest, blob_size) = compressor.finish()?.finish();
+        if diff_id != layer.declared {
+            return Err(format!(
+                "blob {original} of layer {} uncompresses to {diff_id}, not the diff ID {} the image declares",
+                layer.chain, layer.declared
+            )
+            .into());
+        }
+        let digest = writer.commit(Some((blob_digest, blob_size)))?;
+        self.store.record_compressed_blob(
+            &layer.chain,
+            &pulled_blob_key(compression, &layer.declared),
+            digest,
+            blob_size,
+        )?;
+        Ok(BlobInfo {
+            digest,
+            size: blob_size,
         })
     }
 }
@@ -66,7 +178,9 @@ impl ExportSource for StoreImage<'_> {
     fn layers(&self) -> Vec<LayerRef> {
         self.layers
             .iter()
-            .map(|(_, diff_id)| LayerRef { diff_id: *diff_id })
+            .map(|l| LayerRef {
+                diff_id: l.declared,
+            })
             .collect()
     }
 
@@ -76,7 +190,11 @@ impl ExportSource for StoreImage<'_> {
         compression: Compression,
         out: &mut dyn Write,
     ) -> Result<BlobInfo, SourceError> {
-        let (chain, diff_id) = self.layers[index];
+        let layer = self.layers[index];
+        if layer.declared != layer.stored {
+            return self.recompress(&layer, compression, out);
+        }
+        let (chain, diff_id) = (layer.chain, layer.stored);
         let dir = self.store.layer_diff_path(&chain);
         let mut writer = self.store.blob_writer()?;
         let exported = crate::layer::export_layer(
@@ -112,14 +230,22 @@ impl ExportSource for StoreImage<'_> {
         index: usize,
         compression: Compression,
     ) -> Option<(BlobInfo, PathBuf)> {
-        if compression == Compression::None {
-            return None;
-        }
-        let (chain, _) = self.layers[index];
-        let blob = self
+        let layer = self.layers[index];
+        let pulled = self
             .store
-            .compressed_blob(&chain, compression.name())
-            .ok()??;
+            .compressed_blob(&layer.chain, &pulled_blob_key(compression, &layer.declared))
+            .ok()
+            .flatten();
+        let blob = match pulled {
+            Some(b) => b,
+            None if compression == Compression::None || layer.declared != layer.stored => {
+                return None
+            }
+            None => self
+                .store
+                .compressed_blob(&layer.chain, compression.name())
+                .ok()??,
+        };
         Some((
             BlobInfo {
                 digest: blob.0,

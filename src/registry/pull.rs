@@ -1,0 +1,553 @@
+//! Pulling an image into the store.
+//!
+//! Manifest (an index or list is narrowed to one platform first), config,
+//! then the layers: blobs are downloaded in parallel (`max_parallel`)
+//! straight into the store's [`BlobWriter`], whose commit checks the
+//! digest and size from the manifest, so a wrong blob is never stored.
+//! Layers are extracted in order as their blobs arrive, each on its parent.
+//!
+//! How the diff IDs are reconciled: an extracted layer is recorded under the
+//! layer module's deterministic tar digest of its directory (so it is keyed
+//! like every other layer in the store), while the registry's config is
+//! kept verbatim (image ID = config digest, its `rootfs.diff_ids` are the
+//! registry's). While extracting, the uncompressed stream's digest is
+//! checked against the config's diff ID, and the original blob is recorded
+//! on the layer under `COMPRESSION:REGISTRY-DIFF-ID` (see
+//! [`crate::image::from_store::pulled_blob_key`]), so a push sends the
+//! original bytes and the export can re-compress from them when asked for
+//! another compression. A layer whose (parent, blob) pair is already in the
+//! store is neither fetched nor extracted again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use serde::Deserialize;
+
+use super::client::{Client, RegistryOptions};
+use super::conf::{PullSource, RegistriesConf};
+use super::error::{RegistryError, Result};
+use super::platform::{platform_string, Index};
+use crate::digest::Digest;
+use crate::image::from_store::pulled_blob_key;
+use crate::image::manifest::{self, ImageManifest, ManifestFormat};
+use crate::image::Platform;
+use crate::layer::{diff_id, extract_layer, ExtractOptions, TarOptions};
+use crate::reference::{normalize_docker, Reference};
+use crate::store::{ChainId, ImageRecord, Lease, Store};
+
+const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+/// What a pull reports as it goes (skopeo-style lines, or progress bars).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PullEvent {
+    /// Trying a name (short names and mirrors may try several).
+    Trying {
+        name: String,
+    },
+    /// A layer blob is present: `skipped` when it was already in the store.
+    Blob {
+        digest: Digest,
+        size: u64,
+        skipped: bool,
+    },
+    /// Bytes of a blob received so far.
+    BlobProgress {
+        digest: Digest,
+        received: u64,
+        size: u64,
+    },
+    Config {
+        digest: Digest,
+    },
+    Done {
+        id: Digest,
+    },
+}
+
+/// What the pull is for.
+#[derive(Clone, Debug)]
+pub struct PullOptions {
+    pub registry: RegistryOptions,
+    /// The platform wanted from an index (default: the host's).
+    pub platform: Platform,
+    /// Extract with the owners the layer says (false in single-id rootless mode).
+    pub extract: ExtractOptions,
+}
+
+impl Default for PullOptions {
+    fn default() -> PullOptions {
+        PullOptions {
+            registry: RegistryOptions::default(),
+            platform: Platform::host(),
+            extract: ExtractOptions::default(),
+        }
+    }
+}
+
+/// The result of a pull.
+#[derive(Clone, Debug)]
+pub struct Pulled {
+    pub record: ImageRecord,
+    /// The name it is stored under (`host/repo:tag` or `host/repo@digest`).
+    pub name: String,
+    pub manifest_digest: Digest,
+}
+
+/// The fully qualified names a typed image name may mean, in order.
+///
+/// A name with a registry is itself. A short name uses
+/// `unqualified-search-registries`: one registry is used directly; several
+/// are an error in the default `enforcing` mode (a non-interactive run must
+/// never silently pick one) and are tried in order in `permissive` mode.
+/// Without any search registries configured, docker's rule applies
+/// (`alpine` → `docker.io/library/alpine`).
+pub fn resolve_name(name: &str, conf: &RegistriesConf) -> Result<Vec<Reference>> {
+    let typed = Reference::parse(name)
+        .map_err(|e| RegistryError::Config(format!("image name {name:?}: {e}")))?;
+    let qualify = |registry: &str| -> Result<Reference> {
+        let full = format!("{registry}/{name}");
+        normalize_docker(&full)
+            .map_err(|e| RegistryError::Config(format!("image name {full:?}: {e}")))
+    };
+    if !typed.is_short() {
+        return normalize_docker(name)
+            .map(|r| vec![r])
+            .map_err(|e| RegistryError::Config(format!("image name {name:?}: {e}")));
+    }
+    match conf.search.as_slice() {
+        [] => Ok(vec![qualify("docker.io")?]),
+        [one] => Ok(vec![qualify(one)?]),
+        many => {
+            let candidates = many
+                .iter()
+                .map(|r| qualify(r))
+                .collect::<Result<Vec<_>>>()?;
+            if conf.short_name_mode.as_deref() == Some("permissive")
+                || conf.short_name_mode.as_deref() == Some("disabled")
+            {
+                Ok(candidates)
+            } else {
+                let list: Vec<String> = candidates.iter().map(|c| c.to_string()).collect();
+                Err(RegistryError::Config(format!(
+                    "short name {name:?} is ambiguous: it could be any of {}; rbuild does not pick one in a non-interactive run. Use a fully qualified name, or set short-name-mode = \"permissive\" in {}",
+                    list.join(", "),
+                    conf.path.as_deref().map_or("registries.conf".into(), |p| p.display().to_string())
+                )))
+            }
+        }
+    }
+}
+
+/// Pulls `name` (as typed) into the store and names it.
+pub fn pull(
+    store: &Store,
+    lease: &Lease,
+    name: &str,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<Pulled> {
+    let conf = RegistriesConf::load()?;
+    let candidates = resolve_name(name, &conf)?;
+    let mut failures = Vec::new();
+    for reference in &candidates {
+        for source in conf.pull_sources(reference)? {
+            progress(PullEvent::Trying {
+                name: format!("{}/{}", source.registry, source.repository),
+            });
+            match pull_from(store, lease, reference, &source, opts, progress) {
+                Ok(p) => return Ok(p),
+                // Only "not there" and unreachable mirrors move on to the next candidate.
+                Err(e)
+                    if e.is_not_found()
+                        || (source.mirror && matches!(e, RegistryError::Transport { .. })) =>
+                {
+                    failures.push(format!("{}/{}: {e}", source.registry, source.repository));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Err(RegistryError::NotFound {
+        what: format!("pulling {name}"),
+        url: candidates
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        detail: format!("tried {}", failures.join("; ")),
+    })
+}
+
+#[derive(Deserialize)]
+struct ConfigRootfs {
+    rootfs: RootfsDiffs,
+}
+
+#[derive(Deserialize)]
+struct RootfsDiffs {
+    #[serde(default)]
+    diff_ids: Vec<Digest>,
+}
+
+fn pull_from(
+    store: &Store,
+    lease: &Lease,
+    reference: &Reference,
+    source: &PullSource,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<Pulled> {
+    let mut ropts = opts.registry.clone();
+    if source.insecure && ropts.tls_verify.is_none() {
+        ropts.tls_verify = Some(false);
+    }
+    let client = Client::connect(&source.registry, &ropts)?;
+    let repo = source.repository.as_str();
+    let tag_or_digest = match &reference.digest {
+        Some(d) => d.to_string(),
+        None => reference.tag_or_latest().to_string(),
+    };
+    let (mut bytes, mut media_type, mut digest) = client.get_manifest(repo, &tag_or_digest)?;
+    let url = client.url(&format!("{repo}/manifests/{tag_or_digest}"));
+    let media_type_of = |bytes: &[u8], header: &str| -> String {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(rename = "mediaType", default)]
+            media_type: String,
+            #[serde(default)]
+            manifests: Option<serde_json::Value>,
+        }
+        match serde_json::from_slice::<Probe>(bytes) {
+            Ok(p) if !p.media_type.is_empty() => p.media_type,
+            Ok(p) if p.manifests.is_some() => manifest::OCI_INDEX.to_string(),
+            _ => header.split(';').next().unwrap_or("").trim().to_string(),
+        }
+    };
+    media_type = media_type_of(&bytes, &media_type);
+    if media_type == manifest::OCI_INDEX || media_type == manifest::DOCKER_MANIFEST_LIST {
+        let index: Index =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadManifest {
+                url: url.clone(),
+                why: e.to_string(),
+            })?;
+        let entry = index
+            .select(&opts.platform)
+            .ok_or_else(|| RegistryError::NoSuchPlatform {
+                image: reference.to_string(),
+                wanted: platform_string(&opts.platform),
+                available: index.platforms(),
+            })?;
+        let (b, m, d) = client.get_manifest(repo, &entry.digest.to_string())?;
+        media_type = media_type_of(&b, &m);
+        bytes = b;
+        digest = d;
+    }
+    if media_type == DOCKER_SCHEMA1 || media_type.contains("manifest.v1+") {
+        return Err(RegistryError::BadManifest {
+            url,
+            why: "docker schema1 manifests are not supported (they are deprecated); push the image again with a current tool".into(),
+        });
+    }
+    let manifest = ImageManifest::from_json(&bytes).map_err(|e| RegistryError::BadManifest {
+        url: url.clone(),
+        why: e.to_string(),
+    })?;
+    let config_bytes = client.get_small_blob(repo, &manifest.config.digest)?;
+    progress(PullEvent::Config {
+        digest: manifest.config.digest,
+    });
+    let diff_ids = serde_json::from_slice::<ConfigRootfs>(&config_bytes)
+        .map_err(|e| RegistryError::BadManifest {
+            url: url.clone(),
+            why: format!("the config's rootfs.diff_ids cannot be read: {e}"),
+        })?
+        .rootfs
+        .diff_ids;
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(RegistryError::BadManifest {
+            url,
+            why: format!(
+                "the manifest lists {} layers but the config has {} diff IDs",
+                manifest.layers.len(),
+                diff_ids.len()
+            ),
+        });
+    }
+    let chains = fetch_layers(
+        store, lease, &client, repo, &manifest, &diff_ids, opts, progress,
+    )?;
+
+    let stored_name = match &reference.digest {
+        Some(d) => format!(
+            "{}/{}@{d}",
+            reference.registry.as_deref().unwrap_or_default(),
+            reference.repository
+        ),
+        None => reference.to_string(),
+    };
+    let annotations = match manifest.format {
+        ManifestFormat::Oci => manifest.annotations.clone(),
+        ManifestFormat::Docker => BTreeMap::new(),
+    };
+    let record = crate::build::write_image(
+        store,
+        lease,
+        &config_bytes,
+        &chains,
+        manifest.format,
+        &annotations,
+        vec![stored_name.clone()],
+    )?;
+    progress(PullEvent::Done { id: record.id });
+    Ok(Pulled {
+        record,
+        name: stored_name,
+        manifest_digest: digest,
+    })
+}
+
+/// (parent chain, blob digest) → the layer made from it earlier.
+fn known_layers(store: &Store) -> Result<HashMap<(Option<ChainId>, Digest), ChainId>> {
+    let mut out = HashMap::new();
+    for chain in store.layers()? {
+        let Ok(meta) = store.layer_meta(&chain) else {
+            continue;
+        };
+        for blob in meta.compressed.values() {
+            out.insert((meta.parent, blob.digest), chain);
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fetch_layers(
+    store: &Store,
+    lease: &Lease,
+    client: &Client,
+    repo: &str,
+    manifest: &ImageManifest,
+    diff_ids: &[Digest],
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<Vec<ChainId>> {
+    let known = known_layers(store)?;
+    // Which blobs must be downloaded: not in the store and not needed only
+    // by a layer that exists. Whether a layer exists depends on its parent,
+    // so walk the chain as far as known layers reach.
+    let mut parent: Option<ChainId> = None;
+    let mut reusable = Vec::new();
+    for layer in &manifest.layers {
+        match known.get(&(parent, layer.digest)) {
+            Some(c) if store.has_layer(c) => {
+                reusable.push(Some(*c));
+                parent = Some(*c);
+            }
+            _ => break,
+        }
+    }
+    let mut needed: Vec<usize> = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, layer) in manifest.layers.iter().enumerate().skip(reusable.len()) {
+        if !store.has_blob(&layer.digest) && seen.insert(layer.digest) {
+            needed.push(i);
+        }
+    }
+    for layer in &manifest.layers {
+        lease.protect_blob(&layer.digest)?;
+    }
+    let next = AtomicUsize::new(0);
+    let abort = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(usize, Result<()>)>();
+    std::thread::scope(|scope| -> Result<Vec<ChainId>> {
+        let workers = opts.registry.max_parallel.max(1).min(needed.len());
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, abort, needed) = (&next, &abort, &needed);
+            scope.spawn(move || loop {
+                if abort.load(Ordering::Relaxed) {
+                    break;
+                }
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = needed.get(k) else { break };
+                let layer = &manifest.layers[i];
+                let result =
+                    download_blob(store, client, repo, &layer.digest, layer.size, progress);
+                if tx.send((i, result)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let result = (|| {
+            let mut arrived: HashSet<Digest> = HashSet::new();
+            let mut chains = Vec::new();
+            let mut parent: Option<ChainId> = None;
+            for (i, layer) in manifest.layers.iter().enumerate() {
+                if let Some(Some(c)) = reusable.get(i) {
+                    lease.protect_layer(c)?;
+                    progress(PullEvent::Blob {
+                        digest: layer.digest,
+                        size: layer.size,
+                        skipped: true,
+                    });
+                    chains.push(*c);
+                    parent = Some(*c);
+                    continue;
+                }
+                let downloading = needed
+                    .iter()
+                    .any(|&n| manifest.layers[n].digest == layer.digest);
+                while downloading && !arrived.contains(&layer.digest) {
+                    let (n, r) = rx.recv().map_err(|_| RegistryError::Protocol {
+                        url: client.url(repo),
+                        why: "a download thread stopped without a result".into(),
+                    })?;
+                    r?;
+                    arrived.insert(manifest.layers[n].digest);
+                }
+                if !downloading {
+                    progress(PullEvent::Blob {
+                        digest: layer.digest,
+                        size: layer.size,
+                        skipped: true,
+                    });
+                }
+                let chain = extract_one(store, parent.as_ref(), &layer.digest, &diff_ids[i], opts)?;
+                lease.protect_layer(&chain)?;
+                chains.push(chain);
+                parent = Some(chain);
+            }
+            Ok(chains)
+        })();
+        if result.is_err() {
+            abort.store(true, Ordering::Relaxed);
+        }
+        result
+    })
+}
+
+/// Downloads one blob into the store; the commit checks digest and size.
+fn download_blob(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    digest: &Digest,
+    size: u64,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<()> {
+    let mut writer = store.blob_writer()?;
+    let url = client.url(&format!("{repo}/blobs/{digest}"));
+    let mut report = |received| {
+        progress(PullEvent::BlobProgress {
+            digest: *digest,
+            received,
+            size,
+        })
+    };
+    client.get_blob(repo, digest, size, &mut writer, &mut report)?;
+    match writer.commit(Some((*digest, size))) {
+        Ok(_) => {}
+        Err(crate::store::StoreError::DigestMismatch { expected, actual }) => {
+            return Err(RegistryError::DigestMismatch {
+                url,
+                expected,
+                actual,
+                size,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    }
+    progress(PullEvent::Blob {
+        digest: *digest,
+        size,
+        skipped: false,
+    });
+    Ok(())
+}
+
+/// Extracts a stored blob as a layer on `parent`, checking the registry's
+/// diff ID, and records the blob on the layer.
+fn extract_one(
+    store: &Store,
+    parent: Option<&ChainId>,
+    blob: &Digest,
+    registry_diff_id: &Digest,
+    opts: &PullOptions,
+) -> Result<ChainId> {
+    let path = store.blob_path(blob);
+    let mut format = None;
+    let chain = store.import_layer(parent, |upper| -> Result<(Digest, u64)> {
+        let file = store.open_blob(blob)?;
+        let stats = extract_layer(std::io::BufReader::with_capacity(1 << 20, file), upper, &opts.extract)?;
+        if stats.diff_id != *registry_diff_id {
+            return Err(RegistryError::Protocol {
+                url: path.display().to_string(),
+                why: format!(
+                    "layer blob {blob} uncompresses to {} but the image config says its diff ID is {registry_diff_id}",
+                    stats.diff_id
+                ),
+            });
+        }
+        format = Some(stats.format);
+        Ok(diff_id(upper, &TarOptions::default())?)
+    })?;
+    let compression = match format {
+        Some(crate::layer::compress::StreamFormat::Gzip) => crate::image::Compression::Gzip,
+        Some(crate::layer::compress::StreamFormat::Zstd) => crate::image::Compression::Zstd,
+        _ => crate::image::Compression::None,
+    };
+    let size = store.blob_size(blob)?;
+    store.record_compressed_blob(
+        &chain,
+        &pulled_blob_key(compression, registry_diff_id),
+        *blob,
+        size,
+    )?;
+    Ok(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn short_names_follow_the_search_list() {
+        let none = RegistriesConf::default();
+        assert_eq!(
+            resolve_name("alpine", &none).unwrap()[0].to_string(),
+            "docker.io/library/alpine:latest"
+        );
+        assert_eq!(
+            resolve_name("127.0.0.1:5000/app:1", &none).unwrap()[0].to_string(),
+            "127.0.0.1:5000/app:1"
+        );
+        let one = RegistriesConf::parse(
+            "unqualified-search-registries = [\"quay.io\"]",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_name("x/app", &one).unwrap()[0].to_string(),
+            "quay.io/x/app:latest"
+        );
+        let many = RegistriesConf::parse(
+            "unqualified-search-registries = [\"quay.io\", \"docker.io\"]",
+            Path::new("c"),
+        )
+        .unwrap();
+        let err = resolve_name("app", &many).unwrap_err().to_string();
+        assert!(
+            err.contains("quay.io/app:latest") && err.contains("docker.io/library/app:latest"),
+            "{err}"
+        );
+        let permissive = RegistriesConf::parse(
+            "unqualified-search-registries = [\"quay.io\", \"docker.io\"]\nshort-name-mode = \"permissive\"",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(resolve_name("app", &permissive).unwrap().len(), 2);
+    }
+}
