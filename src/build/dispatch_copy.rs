@@ -84,9 +84,7 @@ impl Executor<'_> {
             (result.layers.clone(), format!("stage {name:?}"))
         } else {
             let rec = lookup_image(self.store, &name).map_err(|e| {
-                StepError::Invalid(format!(
-                    "--from={name}: no stage or image by that name: {e}"
-                ))
+                StepError::Invalid(format!("--from={name}: no stage or image by that name: {e}"))
             })?;
             self.lease.protect_image(&rec.id)?;
             (rec.layers, format!("image {name:?}"))
@@ -120,7 +118,11 @@ impl Executor<'_> {
             workdir: PathBuf::from(&state.config.image().config.working_dir),
             preserve_ownership_from_source: copy.from.is_some(),
         };
-        let chown = copy.chown.as_deref().map(|c| state.expand(c)).transpose()?;
+        let chown = copy
+            .chown
+            .as_deref()
+            .map(|c| state.expand(c))
+            .transpose()?;
         self.copy_step(
             state,
             "COPY",
@@ -135,20 +137,15 @@ impl Executor<'_> {
         )
     }
 
-    pub(crate) fn dispatch_add(
-        &mut self,
-        state: &mut StageState,
-        add: &Add,
-    ) -> Result<(), StepError> {
+    pub(crate) fn dispatch_add(&mut self, state: &mut StageState, add: &Add) -> Result<(), StepError> {
         let sources = self.expand_sources(state, &add.sources)?;
         let dest = state.expand(&add.dest)?;
         let checksum = match &add.checksum {
             Some(c) => {
                 let c = state.expand(c)?;
-                Some(
-                    c.parse::<Digest>()
-                        .map_err(|e| StepError::Invalid(format!("--checksum={c}: {e}")))?,
-                )
+                Some(c.parse::<Digest>().map_err(|e| {
+                    StepError::Invalid(format!("--checksum={c}: {e}"))
+                })?)
             }
             None => None,
         };
@@ -160,7 +157,11 @@ impl Executor<'_> {
             workdir: PathBuf::from(&state.config.image().config.working_dir),
             preserve_ownership_from_source: false,
         };
-        let chown = add.chown.as_deref().map(|c| state.expand(c)).transpose()?;
+        let chown = add
+            .chown
+            .as_deref()
+            .map(|c| state.expand(c))
+            .transpose()?;
         let tree = self.context.clone();
         self.copy_step(
             state,
@@ -204,9 +205,9 @@ impl Executor<'_> {
             }
             Some(dir)
         };
-        let heredoc_tree = heredoc_dir
-            .as_ref()
-            .map(|d| SourceTree::context(d.path().to_path_buf(), Default::default()));
+        let heredoc_tree = heredoc_dir.as_ref().map(|d| {
+            SourceTree::context(d.path().to_path_buf(), Default::default())
+        });
         let heredoc_names: Vec<String> = sources.heredocs.iter().map(|h| h.name.clone()).collect();
 
         // The cache key covers the bytes, modes and owners of every source.

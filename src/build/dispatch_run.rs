@@ -39,13 +39,7 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
             let mut script = cmd.clone();
             if let [only] = run.heredocs.as_slice() {
                 let word = cmd.trim();
-                if word.starts_with("<<")
-                    && word
-                        .trim_start_matches("<<")
-                        .trim_start_matches('-')
-                        .trim_matches(|c| c == '"' || c == '\'')
-                        == only.name
-                {
+                if word.starts_with("<<") && word.trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == only.name {
                     let body = if only.expand {
                         only.body()
                     } else {
@@ -69,11 +63,7 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
 }
 
 impl Executor<'_> {
-    pub(crate) fn dispatch_run(
-        &mut self,
-        state: &mut StageState,
-        run: &Run,
-    ) -> Result<(), StepError> {
+    pub(crate) fn dispatch_run(&mut self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
         let (argv, command_text) = run_argv(state, run)?;
         let mut mounts = self.prepare_mounts(state, &run.mounts)?;
         let mut history_args: Vec<(String, String)> = state
@@ -130,14 +120,7 @@ impl Executor<'_> {
         let ctx = self.layer_context();
         let result = ctx.run_step(state, key, &created_by, |merged: &Path| {
             let rootfs = Rootfs::new(merged.to_path_buf());
-            let user = resolve_user(
-                &rootfs,
-                if user_spec.is_empty() {
-                    "0"
-                } else {
-                    &user_spec
-                },
-            )?;
+            let user = resolve_user(&rootfs, if user_spec.is_empty() { "0" } else { &user_spec })?;
             if !env.iter().any(|(k, _)| k == "HOME") {
                 env.push(("HOME".to_string(), user.home.display().to_string()));
             }
@@ -309,9 +292,7 @@ impl Executor<'_> {
                     .and_then(|t| Path::new(t).file_name())
                     .map(|n| n.to_string_lossy().into_owned())
             })
-            .ok_or_else(|| {
-                StepError::Invalid("--mount=type=secret needs id= or target=".to_string())
-            })?;
+            .ok_or_else(|| StepError::Invalid("--mount=type=secret needs id= or target=".to_string()))?;
         let Some(secret) = self.req.secrets.iter().find(|s| s.id == id) else {
             if spec.required {
                 return Err(StepError::Invalid(format!(
@@ -324,22 +305,14 @@ impl Executor<'_> {
             SecretSource::File(path) => path.clone(),
             SecretSource::Env(var) => {
                 let value = std::env::var_os(var).ok_or_else(|| {
-                    StepError::Invalid(format!(
-                        "secret {id:?}: environment variable {var} is not set"
-                    ))
+                    StepError::Invalid(format!("secret {id:?}: environment variable {var} is not set"))
                 })?;
                 let dir = tempfile::Builder::new()
                     .prefix("secret-")
                     .tempdir_in(self.run_dir_ready()?)?;
                 let file = dir.path().join("value");
-                fs::write(
-                    &file,
-                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
-                )?;
-                fs::set_permissions(
-                    &file,
-                    fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)),
-                )?;
+                fs::write(&file, std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()))?;
+                fs::set_permissions(&file, fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)))?;
                 out.temp.push(dir);
                 file
             }

@@ -53,19 +53,12 @@ pub struct Executor<'a> {
 }
 
 /// Builds `req` into an image in `store`; `runroot` holds mount points.
-pub fn build(
-    store: &Store,
-    runroot: &Path,
-    req: &BuildRequest,
-) -> Result<BuildOutcome, BuildError> {
+pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildOutcome, BuildError> {
     let out = Output { quiet: req.quiet };
     let (text, file_label, file_path) = read_containerfile(req)?;
     let cf = containerfile::parse(&text, &file_label)?;
     for w in &cf.warnings {
-        out.warn(&format!(
-            "{}:{}: {}",
-            w.span.file, w.span.start.line, w.message
-        ));
+        out.warn(&format!("{}:{}: {}", w.span.file, w.span.start.line, w.message));
     }
     if !req.context.is_dir() {
         return Err(BuildError::Context {
@@ -130,7 +123,9 @@ pub fn build(
     Ok(outcome)
 }
 
-fn read_containerfile(req: &BuildRequest) -> Result<(String, String, Option<PathBuf>), BuildError> {
+fn read_containerfile(
+    req: &BuildRequest,
+) -> Result<(String, String, Option<PathBuf>), BuildError> {
     let path = match &req.containerfile {
         Some(ContainerfileSource::Stdin(text)) => {
             return Ok((text.clone(), "stdin".to_string(), None))
@@ -253,11 +248,8 @@ impl Executor<'_> {
             )
         })?;
         for inst in &parsed.stages[0].instructions {
-            self.out.step(
-                (1, 1),
-                (1, 1),
-                &format!("ONBUILD {}", inst.origin().original),
-            );
+            self.out
+                .step((1, 1), (1, 1), &format!("ONBUILD {}", inst.origin().original));
             self.dispatch(state, inst)
                 .map_err(|e| self.step_error(&stage.from.origin, e))?;
         }
@@ -283,10 +275,7 @@ impl Executor<'_> {
         let mut key = Hasher::new();
         let (config, layers) = if image.eq_ignore_ascii_case("scratch") {
             key.update(b"scratch");
-            (
-                ImageConfigBuilder::scratch(self.platform.clone()),
-                Vec::new(),
-            )
+            (ImageConfigBuilder::scratch(self.platform.clone()), Vec::new())
         } else if let Some(dep) = find_stage(&self.cf, &image, i) {
             let base = self.results[dep]
                 .as_ref()

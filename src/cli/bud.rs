@@ -83,9 +83,7 @@ fn parse_secret(s: &str) -> anyhow::Result<SecretSpec> {
             Some(("src" | "source", v)) => source = Some(SecretSource::File(PathBuf::from(v))),
             Some(("env", v)) => source = Some(SecretSource::Env(v.to_string())),
             Some(("type", "file" | "env")) => {}
-            _ => bail!(
-                "--secret {s:?}: unknown part {part:?}; expected id=ID,src=FILE or id=ID,env=VAR"
-            ),
+            _ => bail!("--secret {s:?}: unknown part {part:?}; expected id=ID,src=FILE or id=ID,env=VAR"),
         }
     }
     let id = id.ok_or_else(|| anyhow::anyhow!("--secret {s:?}: missing id="))?;
@@ -192,9 +190,9 @@ impl BudArgs {
                 .iter()
                 .map(|s| parse_secret(s))
                 .collect::<Result<_, _>>()?,
-            jobs: self
-                .jobs
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            jobs: self.jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            }),
         })
     }
 }

@@ -16,9 +16,9 @@ mod import;
 mod inspect;
 mod push;
 mod rmi;
-mod sandbox_debug;
 mod store_access;
 mod tag;
+mod sandbox_debug;
 mod unshare;
 
 /// Options every subcommand sees.

@@ -45,10 +45,9 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         lease
     };
     let source = StoreImage::open(store, &rec)?;
-    let stored_format =
-        crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?)
-            .map(|m| m.format)
-            .unwrap_or(ManifestFormat::Oci);
+    let stored_format = crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?)
+        .map(|m| m.format)
+        .unwrap_or(ManifestFormat::Oci);
     let format = match args.format.as_deref() {
         Some("docker") | Some("v2s2") => ManifestFormat::Docker,
         Some(_) => ManifestFormat::Oci,
@@ -83,11 +82,7 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
 fn print_event(event: &ExportEvent) {
     match event {
         ExportEvent::Layer { blob, reused, .. } => {
-            let note = if *reused {
-                "skipped: already exists"
-            } else {
-                "done"
-            };
+            let note = if *reused { "skipped: already exists" } else { "done" };
             println!("Copying blob {} {note}", blob.digest);
         }
         ExportEvent::Config { blob } => println!("Copying config {} done", blob.digest),

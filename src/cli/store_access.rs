@@ -17,7 +17,8 @@ pub struct StoreAccess {
 /// Enters rbuild's user namespace (re-executing when unprivileged) and
 /// opens the store.
 pub fn open(global: &GlobalOptions) -> anyhow::Result<StoreAccess> {
-    crate::sandbox::enter_user_namespace().context("setting up the rootless user namespace")?;
+    crate::sandbox::enter_user_namespace()
+        .context("setting up the rootless user namespace")?;
     let root = match &global.root {
         Some(r) => r.clone(),
         None => default_root().context("finding the default storage root")?,

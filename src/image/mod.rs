@@ -29,5 +29,5 @@ pub use source::{BlobInfo, ExportSource, LayerRef, SourceError};
 pub use transport::{
     export, export_with_progress, Destination, ExportError, ExportEvent, ExportOptions, Exported,
 };
-pub mod from_store;
 pub mod lookup;
+pub mod from_store;
