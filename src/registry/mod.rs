@@ -24,5 +24,5 @@ pub use auth::{AuthConfig, Credentials};
 pub use client::{Client, RegistryOptions};
 pub use error::RegistryError;
 pub use platform::parse_platform;
-pub use pull::{pull, PullEvent, PullOptions, Pulled};
+pub use pull::{pull, pull_with_policy, PullEvent, PullOptions, PullPolicy, Pulled};
 pub use push::{push, PushEvent, PushOptions, Pushed};

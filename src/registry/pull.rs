@@ -37,6 +37,7 @@ use crate::reference::{normalize_docker, Reference};
 use crate::store::{ChainId, ImageRecord, Lease, Store};
 
 const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+const DOCKER_SCHEMA1_PLAIN: &str = "application/vnd.docker.distribution.manifest.v1+json";
 
 /// What a pull reports as it goes (skopeo-style lines, or progress bars).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,7 +244,7 @@ fn pull_from(
         bytes = b;
         digest = d;
     }
-    if media_type == DOCKER_SCHEMA1 || media_type.contains("manifest.v1+") {
+    if media_type == DOCKER_SCHEMA1 || media_type == DOCKER_SCHEMA1_PLAIN {
         return Err(RegistryError::BadManifest {
             url,
             why: "docker schema1 manifests are not supported (they are deprecated); push the image again with a current tool".into(),
@@ -508,10 +509,88 @@ fn extract_one(
     Ok(chain)
 }
 
+/// When to contact the registry (`--pull`, `--policy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Always pull; layers already in the store are not fetched again.
+    Always,
+    /// Pull only when the store has no image of that name (the default).
+    #[default]
+    Missing,
+    /// Never pull: the image must be in the store.
+    Never,
+    /// Pull, but keep using the stored image when the registry cannot be
+    /// reached or no longer has it.
+    Newer,
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<PullPolicy, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" | "true" => Ok(PullPolicy::Always),
+            "missing" | "ifmissing" | "false" => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            "newer" | "ifnewer" => Ok(PullPolicy::Newer),
+            _ => Err(format!(
+                "pull policy {s:?}: expected always, missing, never or newer"
+            )),
+        }
+    }
+}
+
+/// The stored image `name` names, pulling it as `policy` says.
+pub fn pull_with_policy(
+    store: &Store,
+    lease: &Lease,
+    name: &str,
+    policy: PullPolicy,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<ImageRecord> {
+    let local = || crate::image::lookup::lookup_image(store, name);
+    match policy {
+        PullPolicy::Never => local().map_err(|e| {
+            RegistryError::Config(format!(
+                "{e}; the pull policy is \"never\", so it is not pulled"
+            ))
+        }),
+        PullPolicy::Missing => match local() {
+            Ok(rec) => Ok(rec),
+            Err(e) if e.is_not_found() => {
+                pull(store, lease, name, opts, progress).map(|p| p.record)
+            }
+            Err(e) => Err(e.into()),
+        },
+        PullPolicy::Always => pull(store, lease, name, opts, progress).map(|p| p.record),
+        PullPolicy::Newer => match pull(store, lease, name, opts, progress) {
+            Ok(p) => Ok(p.record),
+            Err(e) => match local() {
+                Ok(rec) => {
+                    log::warn!("pulling {name} failed ({e}); using the stored image");
+                    Ok(rec)
+                }
+                Err(_) => Err(e),
+            },
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn policies_parse() {
+        assert_eq!("always".parse::<PullPolicy>(), Ok(PullPolicy::Always));
+        assert_eq!("true".parse::<PullPolicy>(), Ok(PullPolicy::Always));
+        assert_eq!("ifmissing".parse::<PullPolicy>(), Ok(PullPolicy::Missing));
+        assert_eq!("never".parse::<PullPolicy>(), Ok(PullPolicy::Never));
+        assert_eq!("newer".parse::<PullPolicy>(), Ok(PullPolicy::Newer));
+        assert!("sometimes".parse::<PullPolicy>().is_err());
+    }
 
     #[test]
     fn short_names_follow_the_search_list() {
