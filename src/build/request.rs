@@ -70,4 +70,8 @@ pub struct BuildRequest {
     pub network: NetworkMode,
     pub secrets: Vec<SecretSpec>,
     pub jobs: usize,
+    /// When FROM contacts a registry (`--pull`).
+    pub pull: crate::registry::PullPolicy,
+    /// How FROM pulls (TLS, credentials, parallelism); the platform is the build's.
+    pub pull_options: crate::registry::PullOptions,
 }

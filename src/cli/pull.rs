@@ -3,7 +3,6 @@
 //! `--authfile`, `--max-parallel`) that `push`, `login` and `bud` share.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use anyhow::Context;
 
@@ -11,7 +10,7 @@ use super::GlobalOptions;
 use crate::image::Platform;
 use crate::registry::pull::{pull, pull_with_policy, resolve_name};
 use crate::registry::{
-    parse_platform, AuthConfig, Credentials, PullEvent, PullOptions, PullPolicy, RegistryOptions,
+    parse_platform, AuthConfig, Credentials, PullOptions, PullPolicy, RegistryOptions,
 };
 
 /// Flags for talking to a registry.
@@ -87,39 +86,6 @@ pub fn pull_options(
     })
 }
 
-/// Prints skopeo-style lines on stderr (stdout is kept for the image ID).
-pub fn progress_printer(quiet: bool) -> impl Fn(PullEvent) + Sync {
-    let started = Mutex::new(false);
-    move |event| {
-        if quiet {
-            return;
-        }
-        match event {
-            PullEvent::Trying { name } => eprintln!("Trying to pull {name}..."),
-            PullEvent::Config { digest } => {
-                let mut s = started.lock().unwrap_or_else(|p| p.into_inner());
-                if !*s {
-                    eprintln!("Getting image source signatures");
-                    *s = true;
-                }
-                eprintln!("Copying config {digest} done");
-            }
-            PullEvent::Blob {
-                digest, skipped, ..
-            } => {
-                let note = if skipped {
-                    "skipped: already exists"
-                } else {
-                    "done"
-                };
-                eprintln!("Copying blob {digest} {note}");
-            }
-            PullEvent::BlobProgress { .. } => {}
-            PullEvent::Done { .. } => eprintln!("Writing manifest to image destination"),
-        }
-    }
-}
-
 pub fn run(global: &GlobalOptions, args: PullArgs) -> anyhow::Result<i32> {
     let image = args
         .image
@@ -131,7 +97,7 @@ pub fn run(global: &GlobalOptions, args: PullArgs) -> anyhow::Result<i32> {
     let access = super::store_access::open(global)?;
     let store = &access.store;
     let lease = store.lease()?;
-    let printer = progress_printer(args.quiet);
+    let printer = crate::registry::pull::stderr_printer(args.quiet);
     if args.all_tags {
         let conf = crate::registry::conf::RegistriesConf::load()?;
         let reference = resolve_name(&image, &conf)?

@@ -66,6 +66,40 @@ pub enum PullEvent {
     },
 }
 
+/// Prints skopeo-style progress lines on stderr (stdout is kept for the
+/// image ID): "Copying blob sha256:… done".
+pub fn stderr_printer(quiet: bool) -> impl Fn(PullEvent) + Sync {
+    let started = std::sync::Mutex::new(false);
+    move |event| {
+        if quiet {
+            return;
+        }
+        match event {
+            PullEvent::Trying { name } => eprintln!("Trying to pull {name}..."),
+            PullEvent::Config { digest } => {
+                let mut s = started.lock().unwrap_or_else(|p| p.into_inner());
+                if !*s {
+                    eprintln!("Getting image source signatures");
+                    *s = true;
+                }
+                eprintln!("Copying config {digest} done");
+            }
+            PullEvent::Blob {
+                digest, skipped, ..
+            } => {
+                let note = if skipped {
+                    "skipped: already exists"
+                } else {
+                    "done"
+                };
+                eprintln!("Copying blob {digest} {note}");
+            }
+            PullEvent::BlobProgress { .. } => {}
+            PullEvent::Done { .. } => eprintln!("Writing manifest to image destination"),
+        }
+    }
+}
+
 /// What the pull is for.
 #[derive(Clone, Debug)]
 pub struct PullOptions {
