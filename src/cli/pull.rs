@@ -31,6 +31,10 @@ pub struct RegistryArgs {
     /// Blobs transferred at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub max_parallel: usize,
+    /// Upload blobs larger than this in PATCH chunks of this many bytes
+    /// (default: one monolithic upload).
+    #[arg(long, value_name = "BYTES")]
+    pub upload_chunk_size: Option<u64>,
     /// Retries on 429, 5xx and dropped connections.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retry: u32,
@@ -45,6 +49,7 @@ impl RegistryArgs {
             auth: AuthConfig::new(creds, self.authfile.clone()),
             max_parallel: self.max_parallel.max(1),
             retries: self.retry,
+            chunk_size: self.upload_chunk_size.filter(|c| *c > 0),
             ..RegistryOptions::default()
         })
     }

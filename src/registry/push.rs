@@ -137,7 +137,7 @@ pub fn push(
     let config_digest = Digest::of(&config);
     let access = Access::Push(repo.to_string());
     let existed = client.head_blob(repo, &config_digest, &access)?.is_some();
-    if !existed {
+    if !existed && !try_mounts(&client, repo, &config_digest, &opts.mount_from)? {
         client.upload_blob_bytes(repo, &config)?;
     }
     let config_info = BlobInfo {
@@ -235,6 +235,16 @@ fn layer_file(
     Ok((info, BlobFile::Temp(tmp)))
 }
 
+/// Asks the registry to mount `digest` from each of `sources` in turn.
+fn try_mounts(client: &Client, repo: &str, digest: &Digest, sources: &[String]) -> Result<bool> {
+    for from in sources.iter().filter(|f| f.as_str() != repo) {
+        if client.mount_blob(repo, digest, from)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn push_layer(
     source: &(dyn ExportSource + Sync),
     client: &Client,
@@ -254,16 +264,14 @@ fn push_layer(
         });
         return Ok(info);
     }
-    for from in opts.mount_from.iter().filter(|f| f.as_str() != repo) {
-        if client.mount_blob(repo, &info.digest, from)? {
-            progress(PushEvent::Blob {
-                index,
-                blob: info,
-                existed: false,
-                mounted: true,
-            });
-            return Ok(info);
-        }
+    if try_mounts(client, repo, &info.digest, &opts.mount_from)? {
+        progress(PushEvent::Blob {
+            index,
+            blob: info,
+            existed: false,
+            mounted: true,
+        });
+        return Ok(info);
     }
     client.upload_blob_file(repo, &info.digest, info.size, file.path())?;
     progress(PushEvent::Blob {
