@@ -135,19 +135,10 @@ impl Client {
             .unwrap_or(false);
         let verify = opts.tls_verify.unwrap_or(!insecure_conf);
         let tls = tls::client_config(host, verify, opts.cert_dir.as_deref())?;
-        let agent = ureq::AgentBuilder::new()
-            .tls_config(tls)
-            .try_proxy_from_env(true)
-            .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(120))
-            .timeout_write(Duration::from_secs(120))
-            .redirects(8)
-            .user_agent(concat!("rbuild/", env!("CARGO_PKG_VERSION")))
-            .build();
         let mut client = Client {
             registry: registry.to_string(),
             base: format!("https://{host}"),
-            agent,
+            agent: build_agent(host, "https", tls.clone())?,
             auth_config: opts.auth.clone(),
             state: Mutex::new(AuthState::default()),
             retries: opts.retries,
@@ -159,6 +150,7 @@ impl Client {
             Err(RegistryError::Transport { .. }) if !verify => {
                 // containers/image's rule: an insecure registry may be plain HTTP.
                 client.base = format!("http://{host}");
+                client.agent = build_agent(host, "http", tls)?;
                 client.ping()?;
                 Ok(client)
             }
@@ -737,6 +729,77 @@ impl Client {
     }
 }
 
+/// An agent for `host` over `scheme`, through the proxy the environment
+/// names for it (see [`proxy_for`]).
+fn build_agent(
+    host: &str,
+    scheme: &str,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<ureq::Agent> {
+    let mut builder = ureq::AgentBuilder::new()
+        .tls_config(tls)
+        .timeout_connect(Duration::from_secs(30))
+        .timeout_read(Duration::from_secs(120))
+        .timeout_write(Duration::from_secs(120))
+        .redirects(8)
+        .user_agent(concat!("rbuild/", env!("CARGO_PKG_VERSION")));
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(proxy) = proxy_for(host, scheme, &env) {
+        let p = ureq::Proxy::new(&proxy).map_err(|e| {
+            RegistryError::Config(format!("proxy {proxy:?} from the environment: {e}"))
+        })?;
+        builder = builder.proxy(p);
+    }
+    Ok(builder.build())
+}
+
+/// The proxy for `host` over `scheme`, as Go's `ProxyFromEnvironment` picks
+/// it (so rbuild agrees with podman and skopeo): `HTTPS_PROXY` or
+/// `HTTP_PROXY` by scheme, none for loopback hosts or hosts matched by
+/// `NO_PROXY` (`*`, a host, `.domain` / `domain` suffixes, `host:port`).
+fn proxy_for(host: &str, scheme: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let pick = |upper: &str| env(upper).or_else(|| env(&upper.to_ascii_lowercase()));
+    let proxy = if scheme == "https" {
+        pick("HTTPS_PROXY")
+    } else {
+        pick("HTTP_PROXY")
+    }?;
+    let (name, port) = match host.rsplit_once(':') {
+        Some((h, p))
+            if p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(']') || h.starts_with('[') =>
+        {
+            (h, Some(p))
+        }
+        _ => (host, None),
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    {
+        return None;
+    }
+    let no_proxy = pick("NO_PROXY").unwrap_or_default();
+    for entry in no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if entry == "*" {
+            return None;
+        }
+        let (e_host, e_port) = match entry.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, Some(p)),
+            _ => (entry, None),
+        };
+        if e_port.is_some() && e_port != port {
+            continue;
+        }
+        let suffix = e_host.trim_start_matches('.');
+        if name == suffix || name.ends_with(&format!(".{suffix}")) {
+            return None;
+        }
+    }
+    Some(proxy)
+}
+
 fn retryable_status(code: u16) -> bool {
     code == 429 || code == 408 || (500..600).contains(&code) && code != 501
 }
@@ -853,5 +916,32 @@ mod tests {
         assert!(!retryable_status(404) && !retryable_status(401));
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn proxies_follow_gos_rules() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let e = env(&[
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("no_proxy", ".corp.example,quay.io:8443"),
+        ]);
+        assert_eq!(
+            proxy_for("quay.io", "https", &e).as_deref(),
+            Some("http://proxy:3128")
+        );
+        assert_eq!(proxy_for("quay.io", "http", &e), None);
+        assert_eq!(proxy_for("127.0.0.1:5000", "https", &e), None);
+        assert_eq!(proxy_for("localhost:5000", "https", &e), None);
+        assert_eq!(proxy_for("reg.corp.example", "https", &e), None);
+        assert_eq!(proxy_for("corp.example", "https", &e), None);
+        assert_eq!(proxy_for("quay.io:8443", "https", &e), None);
+        let all = env(&[("http_proxy", "http://p:1"), ("NO_PROXY", "*")]);
+        assert_eq!(proxy_for("docker.io", "http", &all), None);
     }
 }
