@@ -506,3 +506,38 @@ fn missing_images_and_tags_say_what_was_tried() {
         "{err}"
     );
 }
+
+#[test]
+fn rootless_pull_and_build_from_a_registry() {
+    if !common::rootless_available() {
+        eprintln!("note: rootless user missing; rootless registry test skipped");
+        return;
+    }
+    let reg = Registry::start(RegistryConfig::default());
+    let sb = sandbox_with_busybox();
+    let host = reg.host();
+    sb.ok(&[
+        "push",
+        INSECURE,
+        "busybox",
+        &format!("docker://{host}/rootless/busybox:1"),
+    ]);
+    let user = Sandbox::new(Runner::Rootless);
+    user.ok(&["pull", INSECURE, &format!("{host}/rootless/busybox:1")]);
+    let ctx = user.mkdir("ctx");
+    user.write(
+        "ctx/Containerfile",
+        format!("FROM {host}/rootless/busybox:1\nRUN id -u > /uid\n"),
+    );
+    user.ok(&["bud", INSECURE, "-t", "mine", ctx.to_str().unwrap()]);
+    user.ok(&[
+        "push",
+        INSECURE,
+        "mine",
+        &format!("docker://{host}/rootless/mine:1"),
+    ]);
+    assert_eq!(
+        layer_digests(&format!("{host}/rootless/mine:1"))[0],
+        layer_digests(&format!("{host}/rootless/busybox:1"))[0]
+    );
+}
