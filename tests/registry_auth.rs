@@ -211,3 +211,50 @@ fn tls_with_a_test_ca() {
     // --tls-verify=false skips verification (still over TLS).
     other.ok(&["pull", INSECURE, &format!("{host}/tls/busybox:1")]);
 }
+
+#[test]
+fn credential_helpers_named_in_docker_config_are_run() {
+    let reg = Registry::start(RegistryConfig {
+        htpasswd: Some(("dave".into(), "helper-pw".into())),
+        ..Default::default()
+    });
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let host = reg.host();
+    let bin = sb.mkdir("bin");
+    let helper = bin.join("docker-credential-rbtest");
+    // The helper protocol: `get` reads the server on stdin, prints JSON.
+    fs::write(
+        &helper,
+        format!("#!/bin/sh\nread server\n[ \"$1\" = get ] && [ \"$server\" = \"{host}\" ] || exit 1\necho '{{\"ServerURL\":\"{host}\",\"Username\":\"dave\",\"Secret\":\"helper-pw\"}}'\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let home = sb.mkdir("home");
+    fs::create_dir_all(home.join(".docker")).unwrap();
+    fs::write(
+        home.join(".docker/config.json"),
+        format!(r#"{{"credHelpers":{{"{host}":"rbtest"}}}}"#),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let xdg = sb.mkdir("xdg");
+    let out = sb.rbuild_env(
+        &[
+            "push",
+            INSECURE,
+            "busybox",
+            &format!("docker://{host}/helper/busybox:1"),
+        ],
+        &[
+            ("HOME", home.to_str().unwrap()),
+            ("PATH", &path),
+            ("XDG_RUNTIME_DIR", xdg.to_str().unwrap()),
+        ],
+    );
+    common::assert_success(&out, &["push with a credential helper"]);
+}
