@@ -67,36 +67,102 @@ pub enum PullEvent {
 }
 
 /// Prints skopeo-style progress lines on stderr (stdout is kept for the
-/// image ID): "Copying blob sha256:… done".
+/// image ID): "Copying blob sha256:… done". On a terminal, a status line
+/// below them shows bytes received, rate and ETA over the blobs in flight.
 pub fn stderr_printer(quiet: bool) -> impl Fn(PullEvent) + Sync {
-    let started = std::sync::Mutex::new(false);
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let state = std::sync::Mutex::new(Progress::default());
     move |event| {
         if quiet {
             return;
         }
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        let clear = if tty && st.shown { "\r\x1b[K" } else { "" };
         match event {
-            PullEvent::Trying { name } => eprintln!("Trying to pull {name}..."),
+            PullEvent::Trying { name } => eprintln!("{clear}Trying to pull {name}..."),
             PullEvent::Config { digest } => {
-                let mut s = started.lock().unwrap_or_else(|p| p.into_inner());
-                if !*s {
-                    eprintln!("Getting image source signatures");
-                    *s = true;
-                }
+                eprintln!("{clear}Getting image source signatures");
                 eprintln!("Copying config {digest} done");
             }
             PullEvent::Blob {
                 digest, skipped, ..
             } => {
+                st.blobs.remove(&digest);
                 let note = if skipped {
                     "skipped: already exists"
                 } else {
                     "done"
                 };
-                eprintln!("Copying blob {digest} {note}");
+                eprintln!("{clear}Copying blob {digest} {note}");
+                st.shown = false;
             }
-            PullEvent::BlobProgress { .. } => {}
-            PullEvent::Done { .. } => eprintln!("Writing manifest to image destination"),
+            PullEvent::BlobProgress {
+                digest,
+                received,
+                size,
+            } => {
+                let now = std::time::Instant::now();
+                let start = *st.start.get_or_insert(now);
+                let before = st.blobs.insert(digest, (received, size)).map_or(0, |b| b.0);
+                st.received += received.saturating_sub(before);
+                let due = st
+                    .last
+                    .map_or(true, |t| now.duration_since(t).as_millis() >= 200);
+                if tty && due {
+                    st.last = Some(now);
+                    let (got, total): (u64, u64) = st
+                        .blobs
+                        .values()
+                        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                    let secs = now.duration_since(start).as_secs_f64().max(0.001);
+                    let rate = st.received as f64 / secs;
+                    let eta = if rate > 0.0 {
+                        (total - got.min(total)) as f64 / rate
+                    } else {
+                        0.0
+                    };
+                    eprint!(
+                        "\r\x1b[KCopying {} blob(s): {} / {} at {}/s, ETA {:.0}s",
+                        st.blobs.len(),
+                        human(got),
+                        human(total),
+                        human(rate as u64),
+                        eta
+                    );
+                    st.shown = true;
+                }
+            }
+            PullEvent::Done { .. } => {
+                eprintln!("{clear}Writing manifest to image destination");
+                st.shown = false;
+            }
         }
+    }
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Blobs in flight: (received, size).
+    blobs: HashMap<Digest, (u64, u64)>,
+    received: u64,
+    start: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+    shown: bool,
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
     }
 }
 
@@ -615,6 +681,13 @@ pub fn pull_with_policy(
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+    }
 
     #[test]
     fn policies_parse() {
