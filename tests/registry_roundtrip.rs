@@ -237,8 +237,9 @@ fn a_corrupted_blob_is_refused_and_never_stored() {
         "1",
         &format!("{}/bad/app:1", relay.host()),
     ]);
-    assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    let seen = relay.blob_requests.lock().unwrap().clone();
+    assert!(!out.status.success(), "{err}\n{seen:?}");
     assert!(
         err.contains(&layer) && err.contains("wrong content"),
         "{err}"

@@ -19,7 +19,7 @@
 //! store is neither fetched nor extracted again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use serde::Deserialize;
@@ -434,20 +434,20 @@ fn fetch_layers(
     progress: &(dyn Fn(PullEvent) + Sync),
 ) -> Result<Vec<ChainId>> {
     let known = known_layers(store)?;
-    // Which blobs must be downloaded: not in the store and not needed only
-    // by a layer that exists. Whether a layer exists depends on its parent,
-    // so walk the chain as far as known layers reach.
+    // Layers already made from the same (parent, blob): walk the chain as
+    // far as known layers reach; those are neither fetched nor extracted.
     let mut parent: Option<ChainId> = None;
     let mut reusable = Vec::new();
     for layer in &manifest.layers {
         match known.get(&(parent, layer.digest)) {
             Some(c) if store.has_layer(c) => {
-                reusable.push(Some(*c));
+                reusable.push(*c);
                 parent = Some(*c);
             }
             _ => break,
         }
     }
+    // The first layer needing each missing blob downloads it.
     let mut needed: Vec<usize> = Vec::new();
     let mut seen = HashSet::new();
     for (i, layer) in manifest.layers.iter().enumerate().skip(reusable.len()) {
@@ -455,26 +455,51 @@ fn fetch_layers(
             needed.push(i);
         }
     }
-    for layer in &manifest.layers {
-        lease.protect_blob(&layer.digest)?;
+    // Each protection rewrites the lease file: protect what is downloaded,
+    // and of the reused layers only the topmost (its parents come with it).
+    for &i in &needed {
+        lease.protect_blob(&manifest.layers[i].digest)?;
     }
-    let next = AtomicUsize::new(0);
+    if let Some(top) = reusable.last() {
+        lease.protect_layer(top)?;
+    }
+    let claimed: Vec<AtomicBool> = manifest
+        .layers
+        .iter()
+        .map(|_| AtomicBool::new(false))
+        .collect();
     let abort = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Result<()>)>();
     std::thread::scope(|scope| -> Result<Vec<ChainId>> {
+        // Workers take blobs from the top of the image down, while this
+        // thread extracts from the bottom up and streams the blob it needs
+        // next straight into extraction when no worker has taken it yet,
+        // so one big layer downloads and extracts at the same time.
         let workers = opts.registry.max_parallel.max(1).min(needed.len());
         for _ in 0..workers {
             let tx = tx.clone();
-            let (next, abort, needed) = (&next, &abort, &needed);
+            let (claimed, abort, needed) = (&claimed, &abort, &needed);
             scope.spawn(move || loop {
                 if abort.load(Ordering::Relaxed) {
                     break;
                 }
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&i) = needed.get(k) else { break };
+                let Some(&i) = needed
+                    .iter()
+                    .rev()
+                    .find(|&&i| !claimed[i].swap(true, Ordering::SeqCst))
+                else {
+                    break;
+                };
                 let layer = &manifest.layers[i];
-                let result =
-                    download_blob(store, client, repo, &layer.digest, layer.size, progress);
+                let result = download_blob(
+                    store,
+                    client,
+                    repo,
+                    &layer.digest,
+                    layer.size,
+                    None,
+                    progress,
+                );
                 if tx.send((i, result)).is_err() {
                     break;
                 }
@@ -482,40 +507,59 @@ fn fetch_layers(
         }
         drop(tx);
         let result = (|| {
+            for (layer, _) in manifest.layers.iter().zip(&reusable) {
+                progress(PullEvent::Blob {
+                    digest: layer.digest,
+                    size: layer.size,
+                    skipped: true,
+                });
+            }
             let mut arrived: HashSet<Digest> = HashSet::new();
-            let mut chains = Vec::new();
-            let mut parent: Option<ChainId> = None;
-            for (i, layer) in manifest.layers.iter().enumerate() {
-                if let Some(Some(c)) = reusable.get(i) {
-                    lease.protect_layer(c)?;
-                    progress(PullEvent::Blob {
-                        digest: layer.digest,
-                        size: layer.size,
-                        skipped: true,
-                    });
-                    chains.push(*c);
-                    parent = Some(*c);
-                    continue;
-                }
-                let downloading = needed
+            let mut chains = reusable.clone();
+            let mut parent = reusable.last().copied();
+            for layer in manifest.layers.iter().skip(reusable.len()) {
+                let i = chains.len();
+                let diff_id = &diff_ids[i];
+                let downloader = needed
                     .iter()
-                    .any(|&n| manifest.layers[n].digest == layer.digest);
-                while downloading && !arrived.contains(&layer.digest) {
-                    let (n, r) = rx.recv().map_err(|_| RegistryError::Protocol {
-                        url: client.url(repo),
-                        why: "a download thread stopped without a result".into(),
-                    })?;
-                    r?;
-                    arrived.insert(manifest.layers[n].digest);
-                }
-                if !downloading {
-                    progress(PullEvent::Blob {
-                        digest: layer.digest,
-                        size: layer.size,
-                        skipped: true,
-                    });
-                }
-                let chain = extract_one(store, parent.as_ref(), &layer.digest, &diff_ids[i], opts)?;
+                    .copied()
+                    .find(|&n| manifest.layers[n].digest == layer.digest);
+                let chain = match downloader {
+                    Some(n) if n == i && !claimed[i].swap(true, Ordering::SeqCst) => {
+                        let c = extract_streaming(
+                            store,
+                            client,
+                            repo,
+                            parent.as_ref(),
+                            layer.digest,
+                            layer.size,
+                            diff_id,
+                            opts,
+                            progress,
+                        )?;
+                        arrived.insert(layer.digest);
+                        c
+                    }
+                    Some(_) => {
+                        while !arrived.contains(&layer.digest) {
+                            let (n, r) = rx.recv().map_err(|_| RegistryError::Protocol {
+                                url: client.url(repo),
+                                why: "a download thread stopped without a result".into(),
+                            })?;
+                            r?;
+                            arrived.insert(manifest.layers[n].digest);
+                        }
+                        extract_one(store, parent.as_ref(), &layer.digest, diff_id, opts)?
+                    }
+                    None => {
+                        progress(PullEvent::Blob {
+                            digest: layer.digest,
+                            size: layer.size,
+                            skipped: true,
+                        });
+                        extract_one(store, parent.as_ref(), &layer.digest, diff_id, opts)?
+                    }
+                };
                 lease.protect_layer(&chain)?;
                 chains.push(chain);
                 parent = Some(chain);
@@ -529,13 +573,155 @@ fn fetch_layers(
     })
 }
 
-/// Downloads one blob into the store; the commit checks digest and size.
+/// Sends what is written to a channel: the extracting side of a download
+/// that is extracted while it arrives.
+struct ChanWriter(mpsc::SyncSender<Vec<u8>>);
+
+impl std::io::Write for ChanWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf.to_vec()).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the layer extraction stopped",
+            )
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads what a [`ChanWriter`] sent; end of stream when it is dropped.
+struct ChanReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChanReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Downloads a blob into the store while extracting it as the layer on
+/// `parent`. The extracted layer is committed only after the blob's digest
+/// checked out, so a bad blob leaves neither blob nor layer behind.
+#[allow(clippy::too_many_arguments)]
+fn extract_streaming(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    parent: Option<&ChainId>,
+    blob: Digest,
+    size: u64,
+    registry_diff_id: &Digest,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<ChainId> {
+    let mut format = None;
+    let chain = store.import_layer(parent, |upper| -> Result<(Digest, u64)> {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(32);
+        let (downloaded, extracted) = std::thread::scope(|s| {
+            let dl = s.spawn(move || {
+                download_blob(
+                    store,
+                    client,
+                    repo,
+                    &blob,
+                    size,
+                    Some(ChanWriter(tx)),
+                    progress,
+                )
+            });
+            let mut reader = ChanReader {
+                rx,
+                chunk: Vec::new(),
+                pos: 0,
+            };
+            let extracted = extract_layer(&mut reader, upper, &opts.extract);
+            // On a failed extraction, let the download finish: its digest
+            // check tells a corrupted blob from a genuinely bad layer.
+            if extracted.is_err() {
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            }
+            drop(reader);
+            let downloaded = dl.join().unwrap_or_else(|_| {
+                Err(RegistryError::Protocol {
+                    url: client.url(repo),
+                    why: "the download thread panicked".into(),
+                })
+            });
+            (downloaded, extracted)
+        });
+        // A bad download explains a failed extraction, not the other way round.
+        downloaded?;
+        let stats = extracted?;
+        check_diff_id(store, &blob, &stats.diff_id, registry_diff_id)?;
+        format = Some(stats.format);
+        Ok(diff_id(upper, &TarOptions::default())?)
+    })?;
+    record_pulled_blob(store, &chain, &blob, format, registry_diff_id)?;
+    Ok(chain)
+}
+
+fn check_diff_id(store: &Store, blob: &Digest, got: &Digest, want: &Digest) -> Result<()> {
+    if got != want {
+        return Err(RegistryError::Protocol {
+            url: store.blob_path(blob).display().to_string(),
+            why: format!(
+                "layer blob {blob} uncompresses to {got} but the image config says its diff ID is {want}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn record_pulled_blob(
+    store: &Store,
+    chain: &ChainId,
+    blob: &Digest,
+    format: Option<crate::layer::compress::StreamFormat>,
+    registry_diff_id: &Digest,
+) -> Result<()> {
+    let compression = match format {
+        Some(crate::layer::compress::StreamFormat::Gzip) => crate::image::Compression::Gzip,
+        Some(crate::layer::compress::StreamFormat::Zstd) => crate::image::Compression::Zstd,
+        _ => crate::image::Compression::None,
+    };
+    let size = store.blob_size(blob)?;
+    store.record_compressed_blob(
+        chain,
+        &pulled_blob_key(compression, registry_diff_id),
+        *blob,
+        size,
+    )?;
+    Ok(())
+}
+
+/// Downloads one blob into the store (and into `also`, when given); the
+/// commit checks digest and size.
 fn download_blob(
     store: &Store,
     client: &Client,
     repo: &str,
     digest: &Digest,
     size: u64,
+    also: Option<ChanWriter>,
     progress: &(dyn Fn(PullEvent) + Sync),
 ) -> Result<()> {
     let mut writer = store.blob_writer()?;
@@ -547,7 +733,15 @@ fn download_blob(
             size,
         })
     };
-    client.get_blob(repo, digest, size, &mut writer, &mut report)?;
+    match also {
+        Some(mut extra) => {
+            let mut both = Tee(&mut writer, &mut extra);
+            client.get_blob(repo, digest, size, &mut both, &mut report)?;
+        }
+        None => {
+            client.get_blob(repo, digest, size, &mut writer, &mut report)?;
+        }
+    }
     match writer.commit(Some((*digest, size))) {
         Ok(_) => {}
         Err(crate::store::StoreError::DigestMismatch { expected, actual }) => {
@@ -568,6 +762,22 @@ fn download_blob(
     Ok(())
 }
 
+/// Writes every byte to both sides.
+struct Tee<'a, A, B>(&'a mut A, &'a mut B);
+
+impl<A: std::io::Write, B: std::io::Write> std::io::Write for Tee<'_, A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
 /// Extracts a stored blob as a layer on `parent`, checking the registry's
 /// diff ID, and records the blob on the layer.
 fn extract_one(
@@ -577,35 +787,19 @@ fn extract_one(
     registry_diff_id: &Digest,
     opts: &PullOptions,
 ) -> Result<ChainId> {
-    let path = store.blob_path(blob);
     let mut format = None;
     let chain = store.import_layer(parent, |upper| -> Result<(Digest, u64)> {
         let file = store.open_blob(blob)?;
-        let stats = extract_layer(std::io::BufReader::with_capacity(1 << 20, file), upper, &opts.extract)?;
-        if stats.diff_id != *registry_diff_id {
-            return Err(RegistryError::Protocol {
-                url: path.display().to_string(),
-                why: format!(
-                    "layer blob {blob} uncompresses to {} but the image config says its diff ID is {registry_diff_id}",
-                    stats.diff_id
-                ),
-            });
-        }
+        let stats = extract_layer(
+            std::io::BufReader::with_capacity(1 << 20, file),
+            upper,
+            &opts.extract,
+        )?;
+        check_diff_id(store, blob, &stats.diff_id, registry_diff_id)?;
         format = Some(stats.format);
         Ok(diff_id(upper, &TarOptions::default())?)
     })?;
-    let compression = match format {
-        Some(crate::layer::compress::StreamFormat::Gzip) => crate::image::Compression::Gzip,
-        Some(crate::layer::compress::StreamFormat::Zstd) => crate::image::Compression::Zstd,
-        _ => crate::image::Compression::None,
-    };
-    let size = store.blob_size(blob)?;
-    store.record_compressed_blob(
-        &chain,
-        &pulled_blob_key(compression, registry_diff_id),
-        *blob,
-        size,
-    )?;
+    record_pulled_blob(store, &chain, blob, format, registry_diff_id)?;
     Ok(chain)
 }
 
