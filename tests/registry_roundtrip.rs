@@ -91,7 +91,13 @@ fn push_pull_round_trips_with_skopeo_and_pushes_back_byte_identical() {
     );
 
     // A second pull finds every layer in the store.
-    let out = other.rbuild(&["pull", INSECURE, &format!("{host}/rt/again:3")]);
+    let out = other.rbuild(&[
+        "pull",
+        INSECURE,
+        "--policy",
+        "always",
+        &format!("{host}/rt/again:3"),
+    ]);
     common::assert_success(&out, &["pull again"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("skipped: already exists"), "{err}");
@@ -540,5 +546,40 @@ fn rootless_pull_and_build_from_a_registry() {
     assert_eq!(
         layer_digests(&format!("{host}/rootless/mine:1"))[0],
         layer_digests(&format!("{host}/rootless/busybox:1"))[0]
+    );
+}
+
+#[test]
+fn pull_policies_decide_whether_the_registry_is_asked() {
+    let reg = Registry::start(RegistryConfig::default());
+    let sb = sandbox_with_busybox();
+    let host = reg.host();
+    sb.ok(&[
+        "push",
+        INSECURE,
+        "busybox",
+        &format!("docker://{host}/pol/busybox:1"),
+    ]);
+    let other = Sandbox::new(Runner::Root);
+    let name = format!("{host}/pol/busybox:1");
+    let out = other.rbuild(&["pull", INSECURE, "--policy", "never", &name]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never"));
+    let id = other.ok(&["pull", INSECURE, "-q", &name]);
+    let asked = reg.count_requests("GET", "/manifests/");
+    // Default (missing): present, so the registry is not asked again.
+    assert_eq!(other.ok(&["pull", INSECURE, "-q", &name]), id);
+    assert_eq!(reg.count_requests("GET", "/manifests/"), asked);
+    // always: asked again, same image.
+    assert_eq!(
+        other.ok(&["pull", INSECURE, "-q", "--policy", "always", &name]),
+        id
+    );
+    assert!(reg.count_requests("GET", "/manifests/") > asked);
+    // newer: the registry is gone, the stored image is used.
+    drop(reg);
+    assert_eq!(
+        other.ok(&["pull", INSECURE, "-q", "--policy", "newer", "--retry", "0", &name]),
+        id
     );
 }

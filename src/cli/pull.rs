@@ -65,8 +65,8 @@ pub struct PullArgs {
     /// The platform to pick from an index: OS/ARCH[/VARIANT] (default: this host's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
-    /// When to contact the registry.
-    #[arg(long, default_value = "always", value_parser = ["always", "missing", "never", "newer"])]
+    /// When to contact the registry (buildah's default: missing).
+    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never", "newer", "ifmissing", "ifnewer"])]
     pub policy: String,
     /// Print only the image ID.
     #[arg(short, long)]
