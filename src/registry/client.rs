@@ -154,6 +154,13 @@ impl Client {
                 client.ping()?;
                 Ok(client)
             }
+            Err(RegistryError::Transport { url, cause, .. }) if cause.to_string().contains("tls") => {
+                Err(RegistryError::Transport {
+                    what: "connecting to the registry over TLS (if it serves plain HTTP, pass --tls-verify=false or mark it insecure in registries.conf)".into(),
+                    url,
+                    cause,
+                })
+            }
             Err(e) => Err(e),
         }
     }
@@ -177,7 +184,7 @@ impl Client {
             Err(ureq::Error::Transport(t)) => Err(RegistryError::Transport {
                 what: "connecting to the registry".into(),
                 url,
-                source: Box::new(t),
+                cause: Box::new(t),
             }),
         }
     }
@@ -874,7 +881,7 @@ fn map_error(err: ureq::Error, what: &str, url: &str, registry: &str) -> Registr
         ureq::Error::Transport(t) => RegistryError::Transport {
             what: what.to_string(),
             url: url.to_string(),
-            source: Box::new(t),
+            cause: Box::new(t),
         },
     }
 }

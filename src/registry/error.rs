@@ -8,12 +8,13 @@ use crate::digest::Digest;
 /// Every failure of the registry client.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{what} at {url}: {source}")]
+    /// ureq's message already names the URL and the underlying error, so
+    /// it is the message rather than a chained source (no repetition).
+    #[error("{what}: {cause}")]
     Transport {
         what: String,
         url: String,
-        #[source]
-        source: Box<ureq::Transport>,
+        cause: Box<ureq::Transport>,
     },
     #[error("{what} at {url}: the registry answered {status}{}", detail_suffix(.detail))]
     Status {
@@ -52,6 +53,8 @@ pub enum RegistryError {
     Protocol { url: String, why: String },
     #[error("{url}: the manifest is not valid ({why})")]
     BadManifest { url: String, why: String },
+    #[error("{name}: not found; tried {}", tried.join("; "))]
+    NotFoundAnywhere { name: String, tried: Vec<String> },
     #[error("{image}: no image for platform {wanted}; the index has {available}")]
     NoSuchPlatform {
         image: String,
@@ -108,7 +111,10 @@ impl RegistryError {
 
     /// True for 404s (a tag or blob that is not there).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, RegistryError::NotFound { .. })
+        matches!(
+            self,
+            RegistryError::NotFound { .. } | RegistryError::NotFoundAnywhere { .. }
+        )
     }
 }
 

@@ -263,20 +263,15 @@ pub fn pull(
                     if e.is_not_found()
                         || (source.mirror && matches!(e, RegistryError::Transport { .. })) =>
                 {
-                    failures.push(format!("{}/{}: {e}", source.registry, source.repository));
+                    failures.push(format!("{}/{} ({e})", source.registry, source.repository));
                 }
                 Err(e) => return Err(e),
             }
         }
     }
-    Err(RegistryError::NotFound {
-        what: format!("pulling {name}"),
-        url: candidates
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        detail: format!("tried {}", failures.join("; ")),
+    Err(RegistryError::NotFoundAnywhere {
+        name: name.to_string(),
+        tried: failures,
     })
 }
 
