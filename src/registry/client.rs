@@ -154,7 +154,7 @@ impl Client {
                 client.ping()?;
                 Ok(client)
             }
-            Err(RegistryError::Transport { url, cause, .. }) if cause.to_string().contains("tls") => {
+            Err(RegistryError::Transport { url, cause, .. }) if cause.to_string().contains("corrupt message") => {
                 Err(RegistryError::Transport {
                     what: "connecting to the registry over TLS (if it serves plain HTTP, pass --tls-verify=false or mark it insecure in registries.conf)".into(),
                     url,
