@@ -583,3 +583,32 @@ fn pull_policies_decide_whether_the_registry_is_asked() {
         id
     );
 }
+
+#[test]
+fn all_tags_pulls_every_tag() {
+    let reg = Registry::start(RegistryConfig::default());
+    let sb = sandbox_with_busybox();
+    let host = reg.host();
+    for tag in ["1", "2", "latest"] {
+        sb.ok(&[
+            "push",
+            INSECURE,
+            "busybox",
+            &format!("docker://{host}/tags/busybox:{tag}"),
+        ]);
+    }
+    let other = Sandbox::new(Runner::Root);
+    other.ok(&[
+        "pull",
+        INSECURE,
+        "--all-tags",
+        &format!("{host}/tags/busybox"),
+    ]);
+    let images = other.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    for tag in ["1", "2", "latest"] {
+        assert!(
+            images.contains(&format!("{host}/tags/busybox:{tag}")),
+            "{images}"
+        );
+    }
+}
