@@ -67,7 +67,7 @@ fi
 echo "== pull (empty stores)"
 measure "rbuild pull (download + verify + extract)" "$RBUILD" --root "$WORK/pull-store" pull --tls-verify=false "$HOST/bench/rbuild:1"
 measure "skopeo copy docker:// -> oci: (download only)" skopeo copy --src-tls-verify=false "docker://$HOST/bench/rbuild:1" "oci:$WORK/pulled:x"
-measure "rbuild pull again (all layers present)" "$RBUILD" --root "$WORK/pull-store" pull --tls-verify=false "$HOST/bench/rbuild:1"
+measure "rbuild pull again (all layers present)" "$RBUILD" --root "$WORK/pull-store" pull --policy always --tls-verify=false "$HOST/bench/rbuild:1"
 if command -v buildah >/dev/null; then
     measure "buildah pull" buildah pull --tls-verify=false "docker://$HOST/bench/rbuild:1"
 fi
