@@ -612,3 +612,41 @@ fn all_tags_pulls_every_tag() {
         );
     }
 }
+
+#[test]
+fn a_503_is_retried_after_the_servers_delay() {
+    let reg = Registry::start(RegistryConfig::default());
+    let sb = sandbox_with_busybox();
+    let host = reg.host();
+    sb.ok(&[
+        "push",
+        INSECURE,
+        "busybox",
+        &format!("docker://{host}/busy/app:1"),
+    ]);
+    let layer = layer_digests(&format!("{host}/busy/app:1")).remove(0);
+    let relay = Relay::start(
+        reg.port,
+        layer.trim_start_matches("sha256:"),
+        Mischief::Unavailable503Once,
+    );
+    let other = Sandbox::new(Runner::Root);
+    other.ok(&["pull", INSECURE, &format!("{}/busy/app:1", relay.host())]);
+    assert_eq!(relay.blob_requests.lock().unwrap().len(), 2);
+    // With no retries allowed, the same 503 fails the pull.
+    let relay = Relay::start(
+        reg.port,
+        layer.trim_start_matches("sha256:"),
+        Mischief::Unavailable503Once,
+    );
+    let third = Sandbox::new(Runner::Root);
+    let out = third.rbuild(&[
+        "pull",
+        INSECURE,
+        "--retry",
+        "0",
+        &format!("{}/busy/app:1", relay.host()),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("503"));
+}

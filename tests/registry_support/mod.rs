@@ -204,6 +204,8 @@ pub enum Mischief {
     Corrupt,
     /// Close the connection halfway through the first response carrying it.
     CutOnce,
+    /// Answer the first request for it with 503 Service Unavailable.
+    Unavailable503Once,
 }
 
 /// An HTTP/1.1 relay in front of a registry, watching one blob.
@@ -295,6 +297,12 @@ fn relay_connection(
         let watched = req.lines().next().unwrap_or("").contains(hex) && method == "GET";
         if watched {
             requests.lock().unwrap().push(req.clone());
+            if mischief == Mischief::Unavailable503Once && !cut_done.swap(true, Ordering::SeqCst) {
+                to_client.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n",
+                )?;
+                continue;
+            }
         }
         to_server.write_all(req.as_bytes())?;
         if let Some(n) = content_length(&req) {
@@ -329,7 +337,7 @@ fn relay_connection(
                     let _ = to_server.shutdown(Shutdown::Both);
                     return Ok(());
                 }
-                Mischief::CutOnce => {}
+                Mischief::CutOnce | Mischief::Unavailable503Once => {}
             }
         }
         to_client.write_all(&body)?;
