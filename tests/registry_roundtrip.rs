@@ -433,6 +433,8 @@ fn an_index_with_two_platforms_gives_the_one_asked_for() {
     let out = other.rbuild(&[
         "pull",
         INSECURE,
+        "--policy",
+        "always",
         "--platform",
         "linux/s390x",
         &format!("{host}/idx/multi:1"),

@@ -464,26 +464,35 @@ fn fetch_layers(
         .map(|_| AtomicBool::new(false))
         .collect();
     let abort = AtomicBool::new(false);
+    let next_extract = std::sync::atomic::AtomicUsize::new(reusable.len());
     let (tx, rx) = mpsc::channel::<(usize, Result<()>)>();
     std::thread::scope(|scope| -> Result<Vec<ChainId>> {
         // Workers take blobs from the top of the image down, while this
         // thread extracts from the bottom up and streams the blob it needs
-        // next straight into extraction when no worker has taken it yet,
-        // so one big layer downloads and extracts at the same time.
+        // next straight into extraction (workers leave it the next two), so
+        // a big layer downloads and extracts at the same time.
         let workers = opts.registry.max_parallel.max(1).min(needed.len());
         for _ in 0..workers {
             let tx = tx.clone();
-            let (claimed, abort, needed) = (&claimed, &abort, &needed);
+            let (claimed, abort, needed, next_extract) = (&claimed, &abort, &needed, &next_extract);
             scope.spawn(move || loop {
                 if abort.load(Ordering::Relaxed) {
                     break;
                 }
-                let Some(&i) = needed
+                // Leave the next two layers in line to this thread, which
+                // streams them into extraction.
+                let reserved = next_extract.load(Ordering::SeqCst) + 1;
+                let pick = needed
                     .iter()
                     .rev()
-                    .find(|&&i| !claimed[i].swap(true, Ordering::SeqCst))
-                else {
-                    break;
+                    .filter(|&&i| i > reserved)
+                    .find(|&&i| !claimed[i].swap(true, Ordering::SeqCst));
+                let Some(&i) = pick else {
+                    if needed.iter().all(|&i| claimed[i].load(Ordering::SeqCst)) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
                 };
                 let layer = &manifest.layers[i];
                 let result = download_blob(
@@ -514,6 +523,7 @@ fn fetch_layers(
             let mut parent = reusable.last().copied();
             for layer in manifest.layers.iter().skip(reusable.len()) {
                 let i = chains.len();
+                next_extract.store(i, Ordering::SeqCst);
                 let diff_id = &diff_ids[i];
                 let downloader = needed
                     .iter()
