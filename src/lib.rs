@@ -11,5 +11,6 @@ pub mod digest;
 pub mod image;
 pub mod layer;
 pub mod reference;
+pub mod registry;
 pub mod sandbox;
 pub mod store;

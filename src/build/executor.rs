@@ -21,7 +21,7 @@ use crate::build::step::LayerContext;
 use crate::containerfile::shell::{EnvList, Lexer};
 use crate::containerfile::{self, Containerfile, Stage};
 use crate::digest::{Digest, Hasher};
-use crate::image::lookup::{local_name, lookup_image};
+use crate::image::lookup::local_name;
 use crate::image::manifest::{Descriptor, ImageManifest, ManifestFormat};
 use crate::image::{Compression, Image, ImageConfigBuilder, Platform, Timestamp};
 use crate::store::{ImageRecord, Lease, Store};
@@ -384,7 +384,18 @@ impl Executor<'_> {
             key.update(base.cache_key.hex().as_bytes());
             (ImageConfigBuilder::from_base(base.config), base.layers)
         } else {
-            let rec = lookup_image(self.store, &image).map_err(|e| {
+            let mut pull_options = self.req.pull_options.clone();
+            pull_options.platform = self.platform.clone();
+            let printer = crate::registry::pull::stderr_printer(self.req.quiet);
+            let rec = crate::registry::pull_with_policy(
+                self.store,
+                &self.lease,
+                &image,
+                self.req.pull,
+                &pull_options,
+                &printer,
+            )
+            .map_err(|e| {
                 StepError::Invalid(format!(
                     "{e}; import a base with `rbuild import ROOTFS.tar NAME` or pull it first"
                 ))

@@ -74,4 +74,8 @@ pub struct BuildRequest {
     pub squash: bool,
     /// `--squash-all`: the whole image becomes one layer.
     pub squash_all: bool,
+    /// When FROM contacts a registry (`--pull`).
+    pub pull: crate::registry::PullPolicy,
+    /// How FROM pulls (TLS, credentials, parallelism); the platform is the build's.
+    pub pull_options: crate::registry::PullOptions,
 }

@@ -71,6 +71,13 @@ pub struct BudArgs {
     /// Squash the whole image, base included, into one layer.
     #[arg(long)]
     pub squash_all: bool,
+    /// When FROM pulls its image: always, missing (default), never or newer;
+    /// `--pull` alone means always.
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, require_equals = true,
+          default_value = "missing", default_missing_value = "always")]
+    pub pull: String,
+    #[command(flatten)]
+    pub registry: super::pull::RegistryArgs,
 }
 
 fn key_value(flag: &str, s: &str) -> anyhow::Result<(String, String)> {
@@ -203,6 +210,8 @@ impl BudArgs {
             jobs: self
                 .jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            pull: self.pull.parse().map_err(anyhow::Error::msg)?,
+            pull_options: super::pull::pull_options(&self.registry, None)?,
         })
     }
 }

@@ -14,9 +14,13 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod login;
+mod logout;
 mod parse;
 mod prune;
+mod pull;
 mod push;
+mod push_registry;
 mod rmi;
 mod sandbox_debug;
 mod store_access;
@@ -73,6 +77,13 @@ pub enum Command {
     /// Remove dangling images and unused layers and blobs.
     Prune(prune::PruneArgs),
     /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
+    /// Log in to a registry.
+    Login(login::LoginArgs),
+    /// Log out of a registry.
+    Logout(logout::LogoutArgs),
+    /// Pull an image from a registry.
+    Pull(pull::PullArgs),
+    /// Push an image to a registry (docker://) or an oci:, oci-archive:, docker-archive: or dir: destination.
     Push(push::PushArgs),
     /// Remove images.
     Rmi(rmi::RmiArgs),
@@ -109,6 +120,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(args) => import::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),
         Command::Parse(args) => parse::run(args),
+        Command::Login(args) => login::run(args),
+        Command::Logout(args) => logout::run(args),
+        Command::Pull(args) => pull::run(&cli.global, args),
         Command::Push(args) => push::run(&cli.global, args),
         Command::Rmi(args) => rmi::run(&cli.global, args),
         Command::Tag(args) => tag::run(&cli.global, args),

@@ -1,5 +1,7 @@
-//! `rbuild push IMAGE DEST`: export an image to `oci:DIR[:ref]`,
-//! `oci-archive:FILE[:ref]`, `docker-archive:FILE[:ref]` or `dir:DIR`.
+//! `rbuild push IMAGE [DEST]`: push an image to a registry
+//! (`docker://HOST/REPO[:TAG]`, the default: the image's own name) or
+//! export it to `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`,
+//! `docker-archive:FILE[:ref]` or `dir:DIR`.
 
 use std::path::PathBuf;
 
@@ -15,8 +17,8 @@ use crate::image::{export_with_progress, Compression, Destination, ExportEvent, 
 pub struct PushArgs {
     /// The image (name or ID).
     pub image: String,
-    /// Where to: TRANSPORT:DETAILS.
-    pub destination: String,
+    /// Where to: docker://REGISTRY/REPO[:TAG] or TRANSPORT:DETAILS (default: docker://IMAGE).
+    pub destination: Option<String>,
     /// Layer compression.
     #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none", "uncompressed"])]
     pub compression_format: String,
@@ -29,15 +31,23 @@ pub struct PushArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub registry: super::pull::RegistryArgs,
 }
 
 pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
+    let dest_text = args
+        .destination
+        .clone()
+        .unwrap_or_else(|| format!("docker://{}", args.image));
+    if let Some(name) = registry_destination(&dest_text) {
+        return super::push_registry::run(global, &args, &name);
+    }
     let access = super::store_access::open(global)?;
     let store = &access.store;
-    let destination: Destination = args
-        .destination
+    let destination: Destination = dest_text
         .parse()
-        .with_context(|| format!("destination {:?}", args.destination))?;
+        .with_context(|| format!("destination {dest_text:?}"))?;
     let rec = lookup_image(store, &args.image)?;
     let _lease = {
         let lease = store.lease()?;
@@ -70,7 +80,7 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
             print_event(&event);
         }
     })
-    .with_context(|| format!("pushing {} to {}", args.image, args.destination))?;
+    .with_context(|| format!("pushing {} to {dest_text}", args.image))?;
     if let Some(path) = &args.digestfile {
         std::fs::write(path, exported.manifest_digest.to_string())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -98,6 +108,22 @@ fn layout_format(
         (true, _) => Ok(ManifestFormat::Oci),
         (false, Some(format)) => Ok(format),
         (false, None) => Ok(stored),
+    }
+}
+
+/// The image name when `dest` means a registry: `docker://NAME`, or a bare
+/// image name without a transport (as buildah reads it).
+fn registry_destination(dest: &str) -> Option<String> {
+    if let Some(rest) = dest.strip_prefix("docker://") {
+        return Some(rest.to_string());
+    }
+    match dest.parse::<Destination>() {
+        Err(crate::image::ExportError::UnknownTransport(_))
+            if crate::reference::Reference::parse(dest).is_ok() =>
+        {
+            Some(dest.to_string())
+        }
+        _ => None,
     }
 }
 

@@ -1,12 +1,28 @@
 //! [`StoreImage`]: the name `push` opens a stored image by. It is
 //! [`StoreSource`] with the default tar options — the executor clamps
 //! mtimes on disk at commit, so re-tarring a layer reproduces its diff ID
-//! without knowing the clamp — and with its blob cache and transcoding
-//! (a layer with a blob in another compression keeps its exact diff ID).
+//! without knowing the clamp — with its blob cache and transcoding.
+//!
+//! Pulled layers: the store keys an extracted layer by the deterministic tar
+//! digest of its directory, while a pulled image's config keeps the
+//! registry's `rootfs.diff_ids`. The pull records the original blob on the
+//! layer under [`pulled_blob_key`]; an export sends it as it is, or
+//! transcodes it to another compression, so the uncompressed stream always
+//! matches the config's diff ID and a pulled image pushes back
+//! byte-identical.
 
+use crate::digest::Digest;
+use crate::image::manifest::Compression;
 use crate::image::store_source::{StoreSource, StoreSourceError};
 use crate::layer::TarOptions;
 use crate::store::{ImageRecord, Store};
+
+/// The key under which a pulled layer's original blob is recorded on the
+/// layer: its compression and the registry's diff ID (the digest of its
+/// uncompressed stream), e.g. `gzip:sha256:…`.
+pub fn pulled_blob_key(compression: Compression, registry_diff_id: &Digest) -> String {
+    format!("{}:{registry_diff_id}", compression.name())
+}
 
 /// A stored image, ready to export.
 pub type StoreImage<'a> = StoreSource<'a>;

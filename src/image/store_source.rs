@@ -17,6 +17,7 @@ use super::config::{ConfigError, Image};
 use super::manifest::Compression;
 use super::source::{BlobInfo, ExportSource, LayerBlob, LayerRef, SourceError};
 use crate::digest::{Digest, DigestWriter};
+use crate::image::from_store::pulled_blob_key;
 use crate::layer::compress::{decompressing_reader, default_threads, Compressor};
 use crate::layer::{export_layer, TarOptions};
 use crate::store::{ChainId, ImageRecord, Store, StoreError};
@@ -53,6 +54,9 @@ pub struct StoreSource<'a> {
     config: Vec<u8>,
     diff_ids: Vec<Digest>,
     chains: Vec<ChainId>,
+    /// Layers whose config diff ID is the registry's: their original blob
+    /// is the only source of the right bytes.
+    pulled: Vec<bool>,
     tar_options: TarOptions,
     cache_blobs: bool,
 }
@@ -78,9 +82,12 @@ impl<'a> StoreSource<'a> {
                 config: diff_ids.len(),
             });
         }
+        let mut pulled = Vec::new();
         for (chain, expected) in record.layers.iter().zip(&diff_ids) {
             let found = store.layer_meta(chain)?.diff_id;
-            if found != *expected {
+            let is_pulled = found != *expected && pulled_blob(store, chain, expected).is_some();
+            pulled.push(is_pulled);
+            if found != *expected && !is_pulled {
                 return Err(StoreSourceError::DiffId {
                     id: record.id,
                     chain: chain.short(),
@@ -94,6 +101,7 @@ impl<'a> StoreSource<'a> {
             config,
             diff_ids,
             chains: record.layers.clone(),
+            pulled,
             tar_options,
             cache_blobs: true,
         })
@@ -104,6 +112,15 @@ impl<'a> StoreSource<'a> {
     pub fn cache_blobs(mut self, keep: bool) -> StoreSource<'a> {
         self.cache_blobs = keep;
         self
+    }
+
+    /// The name a blob of layer `index` in `compression` is recorded under.
+    fn blob_key(&self, index: usize, compression: Compression) -> String {
+        if self.pulled[index] {
+            pulled_blob_key(compression, &self.diff_ids[index])
+        } else {
+            compression.name().to_string()
+        }
     }
 
     /// A cached blob of this layer in a compression other than `wanted`.
@@ -123,6 +140,20 @@ impl<'a> StoreSource<'a> {
         }
         Ok(None)
     }
+}
+
+/// The original blob a pull recorded for `chain` whose uncompressed stream
+/// is `declared`, in any compression.
+fn pulled_blob(store: &Store, chain: &ChainId, declared: &Digest) -> Option<Digest> {
+    [Compression::Gzip, Compression::Zstd, Compression::None]
+        .into_iter()
+        .find_map(|c| {
+            store
+                .compressed_blob(chain, &pulled_blob_key(c, declared))
+                .ok()
+                .flatten()
+                .map(|(d, _)| d)
+        })
 }
 
 /// Writes every byte to the destination and, if present, the store.
@@ -199,7 +230,17 @@ impl ExportSource for StoreSource<'_> {
             out,
             copy: copy.as_mut(),
         };
-        let written = match self.other_blob(chain, compression)? {
+        let source_blob = if self.pulled[index] {
+            let blob = pulled_blob(self.store, chain, &self.diff_ids[index]).ok_or_else(|| {
+                format!(
+                    "layer {chain} was pulled, but its original blob is no longer in the store; pull the image again"
+                )
+            })?;
+            Some(blob)
+        } else {
+            self.other_blob(chain, compression)?
+        };
+        let written = match source_blob {
             Some(digest) => transcode(self.store.open_blob(&digest)?, compression, &mut tee)?,
             None => export_layer(
                 &self.store.layer_diff_path(chain),
@@ -217,7 +258,7 @@ impl ExportSource for StoreSource<'_> {
                 copy.commit(Some((blob.digest, blob.size)))?;
                 self.store.record_compressed_blob(
                     chain,
-                    compression.name(),
+                    &self.blob_key(index, compression),
                     blob.digest,
                     blob.size,
                 )?;
@@ -232,7 +273,10 @@ impl ExportSource for StoreSource<'_> {
         compression: Compression,
     ) -> Option<(BlobInfo, PathBuf)> {
         let chain = &self.chains[index];
-        match self.store.compressed_blob(chain, compression.name()) {
+        match self
+            .store
+            .compressed_blob(chain, &self.blob_key(index, compression))
+        {
             Ok(Some((digest, size))) => {
                 Some((BlobInfo { digest, size }, self.store.blob_path(&digest)))
             }

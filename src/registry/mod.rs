@@ -1,0 +1,28 @@
+//! The registry client (the OCI distribution API): auth, pull, push,
+//! mounts, retries, TLS and `registries.conf`.
+//!
+//! - [`client`]: one registry host: scheme, auth, retries, manifests, blobs.
+//! - [`auth`]: credentials from `--creds`, auth files and credential
+//!   helpers; `login`/`logout` storage; `WWW-Authenticate` parsing.
+//! - [`tls`]: system roots, `certs.d`, client certificates, `--tls-verify`.
+//! - [`conf`]: `registries.conf` (search registries, mirrors, insecure).
+//! - [`platform`]: choosing an image out of an index.
+//! - [`pull`]: registry → store; [`push`]: any export source → registry.
+//!
+//! Uses the store through its API only; knows nothing of its layout.
+
+pub mod auth;
+pub mod client;
+pub mod conf;
+pub mod error;
+pub mod platform;
+pub mod pull;
+pub mod push;
+pub mod tls;
+
+pub use auth::{AuthConfig, Credentials};
+pub use client::{Client, RegistryOptions};
+pub use error::RegistryError;
+pub use platform::parse_platform;
+pub use pull::{pull, pull_with_policy, PullEvent, PullOptions, PullPolicy, Pulled};
+pub use push::{push, PushEvent, PushOptions, Pushed};

@@ -1,0 +1,938 @@
+//! Pulling an image into the store.
+//!
+//! Manifest (an index or list is narrowed to one platform first), config,
+//! then the layers: blobs are downloaded in parallel (`max_parallel`)
+//! straight into the store's [`BlobWriter`], whose commit checks the
+//! digest and size from the manifest, so a wrong blob is never stored.
+//! Layers are extracted in order as their blobs arrive, each on its parent.
+//!
+//! How the diff IDs are reconciled: an extracted layer is recorded under the
+//! layer module's deterministic tar digest of its directory (so it is keyed
+//! like every other layer in the store), while the registry's config is
+//! kept verbatim (image ID = config digest, its `rootfs.diff_ids` are the
+//! registry's). While extracting, the uncompressed stream's digest is
+//! checked against the config's diff ID, and the original blob is recorded
+//! on the layer under `COMPRESSION:REGISTRY-DIFF-ID` (see
+//! [`crate::image::from_store::pulled_blob_key`]), so a push sends the
+//! original bytes and the export can re-compress from them when asked for
+//! another compression. A layer whose (parent, blob) pair is already in the
+//! store is neither fetched nor extracted again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use serde::Deserialize;
+
+use super::client::{Client, RegistryOptions};
+use super::conf::{PullSource, RegistriesConf};
+use super::error::{RegistryError, Result};
+use super::platform::{platform_string, Index};
+use crate::digest::Digest;
+use crate::image::from_store::pulled_blob_key;
+use crate::image::manifest::{self, ImageManifest, ManifestFormat};
+use crate::image::Platform;
+use crate::layer::{diff_id, extract_layer, ExtractOptions, TarOptions};
+use crate::reference::{normalize_docker, Reference};
+use crate::store::{ChainId, ImageRecord, Lease, Store};
+
+const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+const DOCKER_SCHEMA1_PLAIN: &str = "application/vnd.docker.distribution.manifest.v1+json";
+
+/// What a pull reports as it goes (skopeo-style lines, or progress bars).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PullEvent {
+    /// Trying a name (short names and mirrors may try several).
+    Trying {
+        name: String,
+    },
+    /// A layer blob is present: `skipped` when it was already in the store.
+    Blob {
+        digest: Digest,
+        size: u64,
+        skipped: bool,
+    },
+    /// Bytes of a blob received so far.
+    BlobProgress {
+        digest: Digest,
+        received: u64,
+        size: u64,
+    },
+    Config {
+        digest: Digest,
+    },
+    Done {
+        id: Digest,
+    },
+}
+
+/// Prints skopeo-style progress lines on stderr (stdout is kept for the
+/// image ID): "Copying blob sha256:… done". On a terminal, a status line
+/// below them shows bytes received, rate and ETA over the blobs in flight.
+pub fn stderr_printer(quiet: bool) -> impl Fn(PullEvent) + Sync {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let state = std::sync::Mutex::new(Progress::default());
+    move |event| {
+        if quiet {
+            return;
+        }
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        let clear = if tty && st.shown { "\r\x1b[K" } else { "" };
+        match event {
+            PullEvent::Trying { name } => eprintln!("{clear}Trying to pull {name}..."),
+            PullEvent::Config { digest } => {
+                eprintln!("{clear}Getting image source signatures");
+                eprintln!("Copying config {digest} done");
+            }
+            PullEvent::Blob {
+                digest, skipped, ..
+            } => {
+                st.blobs.remove(&digest);
+                let note = if skipped {
+                    "skipped: already exists"
+                } else {
+                    "done"
+                };
+                eprintln!("{clear}Copying blob {digest} {note}");
+                st.shown = false;
+            }
+            PullEvent::BlobProgress {
+                digest,
+                received,
+                size,
+            } => {
+                let now = std::time::Instant::now();
+                let start = *st.start.get_or_insert(now);
+                let before = st.blobs.insert(digest, (received, size)).map_or(0, |b| b.0);
+                st.received += received.saturating_sub(before);
+                let due = st
+                    .last
+                    .is_none_or(|t| now.duration_since(t).as_millis() >= 200);
+                if tty && due {
+                    st.last = Some(now);
+                    let (got, total): (u64, u64) = st
+                        .blobs
+                        .values()
+                        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                    let secs = now.duration_since(start).as_secs_f64().max(0.001);
+                    let rate = st.received as f64 / secs;
+                    let eta = if rate > 0.0 {
+                        (total - got.min(total)) as f64 / rate
+                    } else {
+                        0.0
+                    };
+                    eprint!(
+                        "\r\x1b[KCopying {} blob(s): {} / {} at {}/s, ETA {:.0}s",
+                        st.blobs.len(),
+                        human(got),
+                        human(total),
+                        human(rate as u64),
+                        eta
+                    );
+                    st.shown = true;
+                }
+            }
+            PullEvent::Done { .. } => {
+                eprintln!("{clear}Writing manifest to image destination");
+                st.shown = false;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Blobs in flight: (received, size).
+    blobs: HashMap<Digest, (u64, u64)>,
+    received: u64,
+    start: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+    shown: bool,
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// What the pull is for.
+#[derive(Clone, Debug)]
+pub struct PullOptions {
+    pub registry: RegistryOptions,
+    /// The platform wanted from an index (default: the host's).
+    pub platform: Platform,
+    /// Extract with the owners the layer says (false in single-id rootless mode).
+    pub extract: ExtractOptions,
+}
+
+impl Default for PullOptions {
+    fn default() -> PullOptions {
+        PullOptions {
+            registry: RegistryOptions::default(),
+            platform: Platform::host(),
+            extract: ExtractOptions::default(),
+        }
+    }
+}
+
+/// The result of a pull.
+#[derive(Clone, Debug)]
+pub struct Pulled {
+    pub record: ImageRecord,
+    /// The name it is stored under (`host/repo:tag` or `host/repo@digest`).
+    pub name: String,
+    pub manifest_digest: Digest,
+}
+
+/// The fully qualified names a typed image name may mean, in order.
+///
+/// A name with a registry is itself. A short name uses
+/// `unqualified-search-registries`: one registry is used directly; several
+/// are an error in the default `enforcing` mode (a non-interactive run must
+/// never silently pick one) and are tried in order in `permissive` mode.
+/// Without any search registries configured, docker's rule applies
+/// (`alpine` → `docker.io/library/alpine`).
+pub fn resolve_name(name: &str, conf: &RegistriesConf) -> Result<Vec<Reference>> {
+    let typed = Reference::parse(name)
+        .map_err(|e| RegistryError::Config(format!("image name {name:?}: {e}")))?;
+    let qualify = |registry: &str| -> Result<Reference> {
+        let full = format!("{registry}/{name}");
+        normalize_docker(&full)
+            .map_err(|e| RegistryError::Config(format!("image name {full:?}: {e}")))
+    };
+    if !typed.is_short() {
+        return normalize_docker(name)
+            .map(|r| vec![r])
+            .map_err(|e| RegistryError::Config(format!("image name {name:?}: {e}")));
+    }
+    match conf.search.as_slice() {
+        [] => Ok(vec![qualify("docker.io")?]),
+        [one] => Ok(vec![qualify(one)?]),
+        many => {
+            let candidates = many
+                .iter()
+                .map(|r| qualify(r))
+                .collect::<Result<Vec<_>>>()?;
+            if conf.short_name_mode.as_deref() == Some("permissive")
+                || conf.short_name_mode.as_deref() == Some("disabled")
+            {
+                Ok(candidates)
+            } else {
+                let list: Vec<String> = candidates.iter().map(|c| c.to_string()).collect();
+                Err(RegistryError::Config(format!(
+                    "short name {name:?} is ambiguous: it could be any of {}; rbuild does not pick one in a non-interactive run. Use a fully qualified name, or set short-name-mode = \"permissive\" in {}",
+                    list.join(", "),
+                    conf.path.as_deref().map_or("registries.conf".into(), |p| p.display().to_string())
+                )))
+            }
+        }
+    }
+}
+
+/// Pulls `name` (as typed) into the store and names it.
+pub fn pull(
+    store: &Store,
+    lease: &Lease,
+    name: &str,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<Pulled> {
+    let conf = RegistriesConf::load()?;
+    let candidates = resolve_name(name, &conf)?;
+    let mut failures = Vec::new();
+    for reference in &candidates {
+        for source in conf.pull_sources(reference)? {
+            progress(PullEvent::Trying {
+                name: format!("{}/{}", source.registry, source.repository),
+            });
+            match pull_from(store, lease, reference, &source, opts, progress) {
+                Ok(p) => return Ok(p),
+                // Only "not there" and unreachable mirrors move on to the next candidate.
+                Err(e)
+                    if e.is_not_found()
+                        || (source.mirror && matches!(e, RegistryError::Transport { .. })) =>
+                {
+                    failures.push(format!("{}/{} ({e})", source.registry, source.repository));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Err(RegistryError::NotFoundAnywhere {
+        name: name.to_string(),
+        tried: failures,
+    })
+}
+
+#[derive(Deserialize)]
+struct ConfigRootfs {
+    rootfs: RootfsDiffs,
+}
+
+#[derive(Deserialize)]
+struct RootfsDiffs {
+    #[serde(default)]
+    diff_ids: Vec<Digest>,
+}
+
+fn pull_from(
+    store: &Store,
+    lease: &Lease,
+    reference: &Reference,
+    source: &PullSource,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<Pulled> {
+    let mut ropts = opts.registry.clone();
+    if source.insecure && ropts.tls_verify.is_none() {
+        ropts.tls_verify = Some(false);
+    }
+    let client = Client::connect(&source.registry, &ropts)?;
+    let repo = source.repository.as_str();
+    let tag_or_digest = match &reference.digest {
+        Some(d) => d.to_string(),
+        None => reference.tag_or_latest().to_string(),
+    };
+    let (mut bytes, mut media_type, mut digest) = client.get_manifest(repo, &tag_or_digest)?;
+    let url = client.url(&format!("{repo}/manifests/{tag_or_digest}"));
+    let media_type_of = |bytes: &[u8], header: &str| -> String {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(rename = "mediaType", default)]
+            media_type: String,
+            #[serde(default)]
+            manifests: Option<serde_json::Value>,
+        }
+        match serde_json::from_slice::<Probe>(bytes) {
+            Ok(p) if !p.media_type.is_empty() => p.media_type,
+            Ok(p) if p.manifests.is_some() => manifest::OCI_INDEX.to_string(),
+            _ => header.split(';').next().unwrap_or("").trim().to_string(),
+        }
+    };
+    media_type = media_type_of(&bytes, &media_type);
+    if media_type == manifest::OCI_INDEX || media_type == manifest::DOCKER_MANIFEST_LIST {
+        let index: Index =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadManifest {
+                url: url.clone(),
+                why: e.to_string(),
+            })?;
+        let entry = index
+            .select(&opts.platform)
+            .ok_or_else(|| RegistryError::NoSuchPlatform {
+                image: reference.to_string(),
+                wanted: platform_string(&opts.platform),
+                available: index.platforms(),
+            })?;
+        let (b, m, d) = client.get_manifest(repo, &entry.digest.to_string())?;
+        media_type = media_type_of(&b, &m);
+        bytes = b;
+        digest = d;
+    }
+    if media_type == DOCKER_SCHEMA1 || media_type == DOCKER_SCHEMA1_PLAIN {
+        return Err(RegistryError::BadManifest {
+            url,
+            why: "docker schema1 manifests are not supported (they are deprecated); push the image again with a current tool".into(),
+        });
+    }
+    let manifest = ImageManifest::from_json(&bytes).map_err(|e| RegistryError::BadManifest {
+        url: url.clone(),
+        why: e.to_string(),
+    })?;
+    let config_bytes = client.get_small_blob(repo, &manifest.config.digest)?;
+    progress(PullEvent::Config {
+        digest: manifest.config.digest,
+    });
+    let diff_ids = serde_json::from_slice::<ConfigRootfs>(&config_bytes)
+        .map_err(|e| RegistryError::BadManifest {
+            url: url.clone(),
+            why: format!("the config's rootfs.diff_ids cannot be read: {e}"),
+        })?
+        .rootfs
+        .diff_ids;
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(RegistryError::BadManifest {
+            url,
+            why: format!(
+                "the manifest lists {} layers but the config has {} diff IDs",
+                manifest.layers.len(),
+                diff_ids.len()
+            ),
+        });
+    }
+    let chains = fetch_layers(
+        store, lease, &client, repo, &manifest, &diff_ids, opts, progress,
+    )?;
+
+    let stored_name = match &reference.digest {
+        Some(d) => format!(
+            "{}/{}@{d}",
+            reference.registry.as_deref().unwrap_or_default(),
+            reference.repository
+        ),
+        None => reference.to_string(),
+    };
+    let annotations = match manifest.format {
+        ManifestFormat::Oci => manifest.annotations.clone(),
+        ManifestFormat::Docker => BTreeMap::new(),
+    };
+    let record = crate::build::write_image(
+        store,
+        lease,
+        &config_bytes,
+        &chains,
+        manifest.format,
+        &annotations,
+        vec![stored_name.clone()],
+    )?;
+    progress(PullEvent::Done { id: record.id });
+    Ok(Pulled {
+        record,
+        name: stored_name,
+        manifest_digest: digest,
+    })
+}
+
+/// (parent chain, blob digest) → the layer made from it earlier.
+fn known_layers(store: &Store) -> Result<HashMap<(Option<ChainId>, Digest), ChainId>> {
+    let mut out = HashMap::new();
+    for chain in store.layers()? {
+        let Ok(meta) = store.layer_meta(&chain) else {
+            continue;
+        };
+        for blob in meta.compressed.values() {
+            out.insert((meta.parent, blob.digest), chain);
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fetch_layers(
+    store: &Store,
+    lease: &Lease,
+    client: &Client,
+    repo: &str,
+    manifest: &ImageManifest,
+    diff_ids: &[Digest],
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<Vec<ChainId>> {
+    let known = known_layers(store)?;
+    // Layers already made from the same (parent, blob): walk the chain as
+    // far as known layers reach; those are neither fetched nor extracted.
+    let mut parent: Option<ChainId> = None;
+    let mut reusable = Vec::new();
+    for layer in &manifest.layers {
+        match known.get(&(parent, layer.digest)) {
+            Some(c) if store.has_layer(c) => {
+                reusable.push(*c);
+                parent = Some(*c);
+            }
+            _ => break,
+        }
+    }
+    // The first layer needing each missing blob downloads it.
+    let mut needed: Vec<usize> = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, layer) in manifest.layers.iter().enumerate().skip(reusable.len()) {
+        if !store.has_blob(&layer.digest) && seen.insert(layer.digest) {
+            needed.push(i);
+        }
+    }
+    // Each protection rewrites the lease file: protect what is downloaded,
+    // and of the reused layers only the topmost (its parents come with it).
+    for &i in &needed {
+        lease.protect_blob(&manifest.layers[i].digest)?;
+    }
+    if let Some(top) = reusable.last() {
+        lease.protect_layer(top)?;
+    }
+    let claimed: Vec<AtomicBool> = manifest
+        .layers
+        .iter()
+        .map(|_| AtomicBool::new(false))
+        .collect();
+    let abort = AtomicBool::new(false);
+    let next_extract = std::sync::atomic::AtomicUsize::new(reusable.len());
+    let (tx, rx) = mpsc::channel::<(usize, Result<()>)>();
+    std::thread::scope(|scope| -> Result<Vec<ChainId>> {
+        // Workers take blobs from the top of the image down, while this
+        // thread extracts from the bottom up and streams the blob it needs
+        // next straight into extraction (workers leave it the next two), so
+        // a big layer downloads and extracts at the same time.
+        let workers = opts.registry.max_parallel.max(1).min(needed.len());
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (claimed, abort, needed, next_extract) = (&claimed, &abort, &needed, &next_extract);
+            scope.spawn(move || loop {
+                if abort.load(Ordering::Relaxed) {
+                    break;
+                }
+                // Leave the next two layers in line to this thread, which
+                // streams them into extraction.
+                let reserved = next_extract.load(Ordering::SeqCst) + 1;
+                let pick = needed
+                    .iter()
+                    .rev()
+                    .filter(|&&i| i > reserved)
+                    .find(|&&i| !claimed[i].swap(true, Ordering::SeqCst));
+                let Some(&i) = pick else {
+                    if needed.iter().all(|&i| claimed[i].load(Ordering::SeqCst)) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                };
+                let layer = &manifest.layers[i];
+                let result = download_blob(
+                    store,
+                    client,
+                    repo,
+                    &layer.digest,
+                    layer.size,
+                    None,
+                    progress,
+                );
+                if tx.send((i, result)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let result = (|| {
+            for (layer, _) in manifest.layers.iter().zip(&reusable) {
+                progress(PullEvent::Blob {
+                    digest: layer.digest,
+                    size: layer.size,
+                    skipped: true,
+                });
+            }
+            let mut arrived: HashSet<Digest> = HashSet::new();
+            let mut chains = reusable.clone();
+            let mut parent = reusable.last().copied();
+            for layer in manifest.layers.iter().skip(reusable.len()) {
+                let i = chains.len();
+                next_extract.store(i, Ordering::SeqCst);
+                let diff_id = &diff_ids[i];
+                let downloader = needed
+                    .iter()
+                    .copied()
+                    .find(|&n| manifest.layers[n].digest == layer.digest);
+                let chain = match downloader {
+                    Some(n) if n == i && !claimed[i].swap(true, Ordering::SeqCst) => {
+                        let c = extract_streaming(
+                            store,
+                            client,
+                            repo,
+                            parent.as_ref(),
+                            layer.digest,
+                            layer.size,
+                            diff_id,
+                            opts,
+                            progress,
+                        )?;
+                        arrived.insert(layer.digest);
+                        c
+                    }
+                    Some(_) => {
+                        while !arrived.contains(&layer.digest) {
+                            let (n, r) = rx.recv().map_err(|_| RegistryError::Protocol {
+                                url: client.url(repo),
+                                why: "a download thread stopped without a result".into(),
+                            })?;
+                            r?;
+                            arrived.insert(manifest.layers[n].digest);
+                        }
+                        extract_one(store, parent.as_ref(), &layer.digest, diff_id, opts)?
+                    }
+                    None => {
+                        progress(PullEvent::Blob {
+                            digest: layer.digest,
+                            size: layer.size,
+                            skipped: true,
+                        });
+                        extract_one(store, parent.as_ref(), &layer.digest, diff_id, opts)?
+                    }
+                };
+                lease.protect_layer(&chain)?;
+                chains.push(chain);
+                parent = Some(chain);
+            }
+            Ok(chains)
+        })();
+        if result.is_err() {
+            abort.store(true, Ordering::Relaxed);
+        }
+        result
+    })
+}
+
+/// Sends what is written to a channel: the extracting side of a download
+/// that is extracted while it arrives.
+struct ChanWriter(mpsc::SyncSender<Vec<u8>>);
+
+impl std::io::Write for ChanWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf.to_vec()).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the layer extraction stopped",
+            )
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads what a [`ChanWriter`] sent; end of stream when it is dropped.
+struct ChanReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChanReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Downloads a blob into the store while extracting it as the layer on
+/// `parent`. The extracted layer is committed only after the blob's digest
+/// checked out, so a bad blob leaves neither blob nor layer behind.
+#[allow(clippy::too_many_arguments)]
+fn extract_streaming(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    parent: Option<&ChainId>,
+    blob: Digest,
+    size: u64,
+    registry_diff_id: &Digest,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<ChainId> {
+    let mut format = None;
+    let chain = store.import_layer(parent, |upper| -> Result<(Digest, u64)> {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(32);
+        let (downloaded, extracted) = std::thread::scope(|s| {
+            let dl = s.spawn(move || {
+                download_blob(
+                    store,
+                    client,
+                    repo,
+                    &blob,
+                    size,
+                    Some(ChanWriter(tx)),
+                    progress,
+                )
+            });
+            let mut reader = ChanReader {
+                rx,
+                chunk: Vec::new(),
+                pos: 0,
+            };
+            let extracted = extract_layer(&mut reader, upper, &opts.extract);
+            // On a failed extraction, let the download finish: its digest
+            // check tells a corrupted blob from a genuinely bad layer.
+            if extracted.is_err() {
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            }
+            drop(reader);
+            let downloaded = dl.join().unwrap_or_else(|_| {
+                Err(RegistryError::Protocol {
+                    url: client.url(repo),
+                    why: "the download thread panicked".into(),
+                })
+            });
+            (downloaded, extracted)
+        });
+        // A bad download explains a failed extraction, not the other way round.
+        downloaded?;
+        let stats = extracted?;
+        check_diff_id(store, &blob, &stats.diff_id, registry_diff_id)?;
+        format = Some(stats.format);
+        Ok(diff_id(upper, &TarOptions::default())?)
+    })?;
+    record_pulled_blob(store, &chain, &blob, format, registry_diff_id)?;
+    Ok(chain)
+}
+
+fn check_diff_id(store: &Store, blob: &Digest, got: &Digest, want: &Digest) -> Result<()> {
+    if got != want {
+        return Err(RegistryError::Protocol {
+            url: store.blob_path(blob).display().to_string(),
+            why: format!(
+                "layer blob {blob} uncompresses to {got} but the image config says its diff ID is {want}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn record_pulled_blob(
+    store: &Store,
+    chain: &ChainId,
+    blob: &Digest,
+    format: Option<crate::layer::compress::StreamFormat>,
+    registry_diff_id: &Digest,
+) -> Result<()> {
+    let compression = match format {
+        Some(crate::layer::compress::StreamFormat::Gzip) => crate::image::Compression::Gzip,
+        Some(crate::layer::compress::StreamFormat::Zstd) => crate::image::Compression::Zstd,
+        _ => crate::image::Compression::None,
+    };
+    let size = store.blob_size(blob)?;
+    store.record_compressed_blob(
+        chain,
+        &pulled_blob_key(compression, registry_diff_id),
+        *blob,
+        size,
+    )?;
+    Ok(())
+}
+
+/// Downloads one blob into the store (and into `also`, when given); the
+/// commit checks digest and size.
+fn download_blob(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    digest: &Digest,
+    size: u64,
+    also: Option<ChanWriter>,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<()> {
+    let mut writer = store.blob_writer()?;
+    let url = client.url(&format!("{repo}/blobs/{digest}"));
+    let mut report = |received| {
+        progress(PullEvent::BlobProgress {
+            digest: *digest,
+            received,
+            size,
+        })
+    };
+    match also {
+        Some(mut extra) => {
+            let mut both = Tee(&mut writer, &mut extra);
+            client.get_blob(repo, digest, size, &mut both, &mut report)?;
+        }
+        None => {
+            client.get_blob(repo, digest, size, &mut writer, &mut report)?;
+        }
+    }
+    match writer.commit(Some((*digest, size))) {
+        Ok(_) => {}
+        Err(crate::store::StoreError::DigestMismatch { expected, actual }) => {
+            return Err(RegistryError::DigestMismatch {
+                url,
+                expected,
+                actual,
+                size,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    }
+    progress(PullEvent::Blob {
+        digest: *digest,
+        size,
+        skipped: false,
+    });
+    Ok(())
+}
+
+/// Writes every byte to both sides.
+struct Tee<'a, A, B>(&'a mut A, &'a mut B);
+
+impl<A: std::io::Write, B: std::io::Write> std::io::Write for Tee<'_, A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
+/// Extracts a stored blob as a layer on `parent`, checking the registry's
+/// diff ID, and records the blob on the layer.
+fn extract_one(
+    store: &Store,
+    parent: Option<&ChainId>,
+    blob: &Digest,
+    registry_diff_id: &Digest,
+    opts: &PullOptions,
+) -> Result<ChainId> {
+    let mut format = None;
+    let chain = store.import_layer(parent, |upper| -> Result<(Digest, u64)> {
+        let file = store.open_blob(blob)?;
+        let stats = extract_layer(
+            std::io::BufReader::with_capacity(1 << 20, file),
+            upper,
+            &opts.extract,
+        )?;
+        check_diff_id(store, blob, &stats.diff_id, registry_diff_id)?;
+        format = Some(stats.format);
+        Ok(diff_id(upper, &TarOptions::default())?)
+    })?;
+    record_pulled_blob(store, &chain, blob, format, registry_diff_id)?;
+    Ok(chain)
+}
+
+/// When to contact the registry (`--pull`, `--policy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Always pull; layers already in the store are not fetched again.
+    Always,
+    /// Pull only when the store has no image of that name (the default).
+    #[default]
+    Missing,
+    /// Never pull: the image must be in the store.
+    Never,
+    /// Pull, but keep using the stored image when the registry cannot be
+    /// reached or no longer has it.
+    Newer,
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<PullPolicy, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" | "true" => Ok(PullPolicy::Always),
+            "missing" | "ifmissing" | "false" => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            "newer" | "ifnewer" => Ok(PullPolicy::Newer),
+            _ => Err(format!(
+                "pull policy {s:?}: expected always, missing, never or newer"
+            )),
+        }
+    }
+}
+
+/// The stored image `name` names, pulling it as `policy` says.
+pub fn pull_with_policy(
+    store: &Store,
+    lease: &Lease,
+    name: &str,
+    policy: PullPolicy,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<ImageRecord> {
+    let local = || crate::image::lookup::lookup_image(store, name);
+    match policy {
+        PullPolicy::Never => local().map_err(|e| {
+            RegistryError::Config(format!(
+                "{e}; the pull policy is \"never\", so it is not pulled"
+            ))
+        }),
+        PullPolicy::Missing => match local() {
+            Ok(rec) => Ok(rec),
+            Err(e) if e.is_not_found() => {
+                pull(store, lease, name, opts, progress).map(|p| p.record)
+            }
+            Err(e) => Err(e.into()),
+        },
+        PullPolicy::Always => pull(store, lease, name, opts, progress).map(|p| p.record),
+        PullPolicy::Newer => match pull(store, lease, name, opts, progress) {
+            Ok(p) => Ok(p.record),
+            Err(e) => match local() {
+                Ok(rec) => {
+                    log::warn!("pulling {name} failed ({e}); using the stored image");
+                    Ok(rec)
+                }
+                Err(_) => Err(e),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn policies_parse() {
+        assert_eq!("always".parse::<PullPolicy>(), Ok(PullPolicy::Always));
+        assert_eq!("true".parse::<PullPolicy>(), Ok(PullPolicy::Always));
+        assert_eq!("ifmissing".parse::<PullPolicy>(), Ok(PullPolicy::Missing));
+        assert_eq!("never".parse::<PullPolicy>(), Ok(PullPolicy::Never));
+        assert_eq!("newer".parse::<PullPolicy>(), Ok(PullPolicy::Newer));
+        assert!("sometimes".parse::<PullPolicy>().is_err());
+    }
+
+    #[test]
+    fn short_names_follow_the_search_list() {
+        let none = RegistriesConf::default();
+        assert_eq!(
+            resolve_name("alpine", &none).unwrap()[0].to_string(),
+            "docker.io/library/alpine:latest"
+        );
+        assert_eq!(
+            resolve_name("127.0.0.1:5000/app:1", &none).unwrap()[0].to_string(),
+            "127.0.0.1:5000/app:1"
+        );
+        let one = RegistriesConf::parse(
+            "unqualified-search-registries = [\"quay.io\"]",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_name("x/app", &one).unwrap()[0].to_string(),
+            "quay.io/x/app:latest"
+        );
+        let many = RegistriesConf::parse(
+            "unqualified-search-registries = [\"quay.io\", \"docker.io\"]",
+            Path::new("c"),
+        )
+        .unwrap();
+        let err = resolve_name("app", &many).unwrap_err().to_string();
+        assert!(
+            err.contains("quay.io/app:latest") && err.contains("docker.io/library/app:latest"),
+            "{err}"
+        );
+        let permissive = RegistriesConf::parse(
+            "unqualified-search-registries = [\"quay.io\", \"docker.io\"]\nshort-name-mode = \"permissive\"",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(resolve_name("app", &permissive).unwrap().len(), 2);
+    }
+}

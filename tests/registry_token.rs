@@ -1,0 +1,252 @@
+//! Bearer-token auth against a real `docker-registry` configured for token
+//! auth, with a small token server in the test that signs JWTs with a key
+//! made by openssl (the registry trusts its certificate): challenge →
+//! token (basic credentials sent to the realm) → retry, and tokens reused
+//! per scope rather than fetched for every request.
+
+mod common;
+mod registry_support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use common::{Runner, Sandbox};
+use registry_support::free_port;
+
+const USER: &str = "carol";
+const PASSWORD: &str = "t0ken-pw";
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A JWT the registry accepts, granting what `scopes` ask for.
+fn sign_token(dir: &Path, scopes: &[String]) -> String {
+    let der = fs::read(dir.join("token.der")).unwrap();
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256",
+        "x5c": [base64::engine::general_purpose::STANDARD.encode(der)]});
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let access: Vec<serde_json::Value> = scopes
+        .iter()
+        .filter_map(|s| {
+            let mut parts = s.splitn(3, ':');
+            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(serde_json::json!({"type": kind, "name": name,
+                "actions": actions.split(',').collect::<Vec<_>>()}))
+        })
+        .collect();
+    let claims = serde_json::json!({"iss": "rbuild-test-issuer", "sub": USER, "aud": "rbuild-test",
+        "exp": now + 600, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", scopes.len()),
+        "access": access});
+    let signing_input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let input_file = dir.join(format!("input-{}", std::process::id()));
+    fs::write(&input_file, &signing_input).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(dir.join("token.key"))
+        .arg(&input_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    format!("{signing_input}.{}", b64url(&out.stdout))
+}
+
+struct TokenServer {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+}
+
+fn start_token_server(dir: PathBuf) -> TokenServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            if reader.read_line(&mut first).is_err() {
+                continue;
+            }
+            let mut authorized = false;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let expected =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+                if line
+                    .to_ascii_lowercase()
+                    .starts_with("authorization: basic ")
+                    && line.trim_end().ends_with(&expected)
+                {
+                    authorized = true;
+                }
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let target = first.split(' ').nth(1).unwrap_or("");
+            let scopes: Vec<String> = target
+                .split_once('?')
+                .map(|(_, q)| q)
+                .unwrap_or("")
+                .split('&')
+                .filter_map(|kv| kv.strip_prefix("scope="))
+                .map(percent_decode)
+                .collect();
+            let (status, body) = if authorized {
+                let token = sign_token(&dir, &scopes);
+                (
+                    "200 OK",
+                    serde_json::json!({"token": token, "expires_in": 600}).to_string(),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    "{\"details\":\"bad credentials\"}".to_string(),
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    TokenServer { port, requests }
+}
+
+#[test]
+fn bearer_tokens_are_fetched_with_credentials_and_reused() {
+    let dir = tempfile::Builder::new()
+        .prefix("rbuild-token-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = dir.path();
+    registry_support::run(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=token signer",
+            ])
+            .arg("-keyout")
+            .arg(d.join("token.key"))
+            .arg("-out")
+            .arg(d.join("token.crt")),
+    );
+    registry_support::run(
+        Command::new("openssl")
+            .args(["x509", "-outform", "der", "-in"])
+            .arg(d.join("token.crt"))
+            .arg("-out")
+            .arg(d.join("token.der")),
+    );
+    let tokens = start_token_server(d.to_path_buf());
+    let port = free_port();
+    let config = format!(
+        "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: rbuild-test\n    issuer: rbuild-test-issuer\n    rootcertbundle: {}\n",
+        d.join("data").display(),
+        tokens.port,
+        d.join("token.crt").display()
+    );
+    fs::write(d.join("config.yml"), config).unwrap();
+    let log = fs::File::create(d.join("registry.log")).unwrap();
+    let mut child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(d.join("config.yml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "registry did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let host = format!("127.0.0.1:{port}");
+
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let out = sb.rbuild(&[
+        "push",
+        "--tls-verify=false",
+        "--creds",
+        "carol:wrong",
+        "busybox",
+        &format!("docker://{host}/tok/busybox:1"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("getting a token") && err.contains("rbuild login"),
+        "{err}"
+    );
+
+    let before = tokens.requests.load(Ordering::SeqCst);
+    let creds = format!("{USER}:{PASSWORD}");
+    sb.ok(&[
+        "push",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        "busybox",
+        &format!("docker://{host}/tok/busybox:1"),
+    ]);
+    // One token for the push scope, reused for every HEAD, POST, PUT.
+    let used = tokens.requests.load(Ordering::SeqCst) - before;
+    assert!(used <= 2, "{used} token requests for one push");
+
+    let other = Sandbox::new(Runner::Root);
+    other.ok(&[
+        "pull",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("{host}/tok/busybox:1"),
+    ]);
+    assert!(other
+        .ok(&["images"])
+        .contains(&format!("{host}/tok/busybox")));
+    let _ = child.kill();
+    let _ = child.wait();
+}
