@@ -25,7 +25,8 @@ pub struct RmiArgs {
 }
 
 pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
-    let access = super::store_access::open(global)?;
+    // The caller's mount namespace: `--force` unmounts containers it removes.
+    let access = super::store_access::open_host_mounts(global)?;
     let store = &access.store;
     if args.images.is_empty() && !args.all && !args.prune {
         bail!("rmi needs at least one image name or ID, --all or --prune");
