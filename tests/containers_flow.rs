@@ -207,6 +207,12 @@ fn change_message_and_layers(runner: Runner) {
             && flat.join("bin/busybox").is_file()
     );
 
+    // A deletion commits as a whiteout: gone from the unpacked image.
+    s.ok(&["run", &c, "--", "rm", "/one"]);
+    s.ok(&["commit", &c, "deleted"]);
+    assert_eq!(layer_count(&s, "deleted"), 4);
+    let deleted = unpack(&s, "deleted", "deleted");
+    assert!(!deleted.join("one").exists() && deleted.join("two").is_file());
     // --change refuses what cannot apply at commit.
     let out = s.rbuild(&["commit", "-c", "RUN true", &c, "bad"]);
     assert!(!out.status.success());
@@ -239,6 +245,8 @@ fn mount_under_unshare(runner: Runner) {
         // As root the mount is in the caller's namespace and outlives rbuild.
         let listed = s.ok(&["mount"]);
         assert!(listed.contains(&c), "mount lists {c}: {listed}");
+        // run goes through the existing mount and sees the file.
+        assert_eq!(s.ok(&["run", &c, "--", "cat", "/hand.txt"]), "by hand\n");
     } else {
         // Rootless, a mount outside `unshare` would vanish: refused with the fix.
         let out = s.rbuild(&["mount", &c]);

@@ -91,6 +91,38 @@ fn duration_nanos(flag: &str, text: &str) -> Result<i64> {
     Ok(total as i64)
 }
 
+/// `$NAME` and `${NAME}` in an `--env` value take the config's current
+/// value (`--env PATH='$PATH:/opt/bin'`), as buildah does; unknown names
+/// expand to nothing.
+fn expand_env(value: &str, b: &ImageConfigBuilder) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, tail) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], &braced[end + 1..]),
+                None => ("", after),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        if name.is_empty() {
+            out.push('$');
+            rest = after;
+        } else {
+            out.push_str(b.env(name).unwrap_or(""));
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn key_value<'a>(flag: &str, entry: &'a str) -> Result<(&'a str, &'a str)> {
     entry
         .split_once('=')
@@ -119,7 +151,8 @@ impl ConfigEdit {
                 b = ImageConfigBuilder::from_base(img);
             } else {
                 let (k, v) = key_value("--env", e)?;
-                b.set_env(k, v);
+                let v = expand_env(v, &b);
+                b.set_env(k, &v);
             }
         }
         for l in &self.labels {
@@ -367,6 +400,19 @@ mod tests {
         let h = c.healthcheck.clone().unwrap();
         assert_eq!(h.test, vec!["CMD-SHELL", "curl -f localhost"]);
         assert_eq!(h.interval, 90_000_000_000);
+        ConfigEdit {
+            env: vec!["A=$A:${B}/x$".into(), "C=$NONE.".into()],
+            ..Default::default()
+        }
+        .apply(&mut s)
+        .unwrap();
+        assert_eq!(s.image.config.env, vec!["A=1:2/x$", "B=2", "C=."]);
+        ConfigEdit {
+            env: vec!["A=1".into(), "C-".into()],
+            ..Default::default()
+        }
+        .apply(&mut s)
+        .unwrap();
         ConfigEdit {
             env: vec!["A-".into()],
             labels: vec!["l-".into()],
