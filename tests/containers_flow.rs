@@ -361,3 +361,46 @@ fn containers_survive_across_commands_with_state_in_the_store() {
     s.ok(&["run", &c, "--", "test", "-f", "/kept"]);
     s.ok(&["rm", &c]);
 }
+
+#[test]
+fn a_commit_waits_for_a_running_command_of_the_same_container() {
+    let s = Sandbox::new(Runner::Root);
+    s.import_busybox();
+    let c = s.ok(&["from", "busybox"]).trim().to_string();
+    let mut running = Command::new(common::shared_binary())
+        .arg("--root")
+        .arg(s.store())
+        .arg("--runroot")
+        .arg(s.path().join("run"))
+        .args([
+            "run",
+            &c,
+            "--",
+            "sh",
+            "-c",
+            "touch /started; sleep 2; touch /finished",
+        ])
+        .spawn()
+        .unwrap();
+    let started = s.store().join("containers").join(&c).join("diff/started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = s.rbuild(&["commit", &c, "after-run"]);
+    common::assert_success(&out, &["commit"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for container"));
+    assert!(running.wait().unwrap().success());
+    // The commit ran after the command: both files are in the image.
+    let rootfs = unpack(&s, "after-run", "after");
+    assert!(rootfs.join("started").is_file() && rootfs.join("finished").is_file());
+    s.ok(&["rm", &c]);
+    assert!(
+        fs::read_dir(s.path().join("run/containers")).map_or(true, |mut d| d.next().is_none()),
+        "rm leaves nothing of the container in the run root"
+    );
+}

@@ -50,6 +50,7 @@ pub fn run(global: &GlobalOptions, args: CommitArgs) -> anyhow::Result<i32> {
     let store = &access.store;
     let lease = store.lease()?;
     let mut wc = WorkingContainer::open(store, &args.container)?;
+    let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
     let opts = CommitOptions {
         changes: args.change,
         message: args.message,

@@ -41,6 +41,7 @@ pub fn run(global: &GlobalOptions, args: CopyArgs, add: bool) -> anyhow::Result<
     let chmod = args.chmod.as_deref().map(parse_chmod).transpose()?;
     let access = super::store_access::open(global)?;
     let wc = WorkingContainer::open(&access.store, &args.container)?;
+    let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
     crate::container::copy(
         &access.store,
         &access.runroot,

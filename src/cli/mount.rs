@@ -47,6 +47,7 @@ pub fn run(global: &GlobalOptions, args: MountArgs) -> anyhow::Result<i32> {
     let several = args.containers.len() > 1;
     for name in &args.containers {
         let wc = WorkingContainer::open(store, name)?;
+        let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
         let path = mount(store, &access.runroot, &wc)?;
         if several {
             println!("{} {}", wc.name(), path.display());

@@ -29,8 +29,11 @@ pub fn run(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<i32> {
     let mut failed = false;
     for name in &names {
         let removed = WorkingContainer::open(store, name).and_then(|wc| {
+            let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
             umount(&access.runroot, &wc)?;
             store.remove_container(wc.name())?;
+            // The lock file and mount point dir die with the container.
+            let _ = std::fs::remove_dir_all(access.runroot.join("containers").join(&wc.state.id));
             Ok(wc.state.id)
         });
         match removed {

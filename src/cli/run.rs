@@ -84,6 +84,7 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<i32> {
     }
     let access = super::store_access::open(global)?;
     let wc = WorkingContainer::open(&access.store, &args.container)?;
+    let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
     let code = crate::container::run(
         &access.store,
         &access.runroot,

@@ -30,6 +30,7 @@ pub fn run(global: &GlobalOptions, args: UmountArgs) -> anyhow::Result<i32> {
     };
     for name in &names {
         let wc = WorkingContainer::open(store, name)?;
+        let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
         if umount(&access.runroot, &wc)? || !args.all {
             println!("{}", wc.state.id);
         }
