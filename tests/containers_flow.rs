@@ -400,7 +400,9 @@ fn a_commit_waits_for_a_running_command_of_the_same_container() {
     assert!(rootfs.join("started").is_file() && rootfs.join("finished").is_file());
     s.ok(&["rm", &c]);
     assert!(
-        fs::read_dir(s.path().join("run/containers")).map_or(true, |mut d| d.next().is_none()),
+        fs::read_dir(s.path().join("run/containers"))
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true),
         "rm leaves nothing of the container in the run root"
     );
 }
