@@ -229,6 +229,22 @@ fn config_fields_reach_the_image_and_timestamps_reproduce() {
     assert_eq!(manifest["annotations"]["org.example.a"], "b");
 
     let c = s.ok(&["from", "busybox"]).trim().to_string();
+    s.ok(&["run", &c, "--", "touch", "/x"]);
+    s.ok(&[
+        "config",
+        "--created-by",
+        "touch /x by hand",
+        "--comment",
+        "why",
+        &c,
+    ]);
+    s.ok(&["commit", &c, "described"]);
+    let history: serde_json::Value = json(&s.ok(&["history", "--json", "--no-trunc", "described"]));
+    let text = history.to_string();
+    assert!(
+        text.contains("touch /x by hand") && text.contains("why"),
+        "{text}"
+    );
     s.ok(&["commit", "--format", "docker", &c, "dockerish"]);
     let manifest = json(
         json(&s.ok(&["inspect", "dockerish"]))["Manifest"]

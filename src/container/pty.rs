@@ -148,7 +148,13 @@ impl Terminal {
             let mut input = std::io::stdin();
             let mut buf = [0u8; 4096];
             while let Ok(n) = input.read(&mut buf) {
-                if n == 0 || to_master.write_all(&buf[..n]).is_err() {
+                if n == 0 {
+                    // stdin ended (a pipe or /dev/null): EOT is end-of-file
+                    // for the command's line discipline, so a shell exits.
+                    let _ = to_master.write_all(&[4]);
+                    break;
+                }
+                if to_master.write_all(&buf[..n]).is_err() {
                     break;
                 }
             }
