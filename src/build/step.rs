@@ -139,7 +139,7 @@ impl LayerContext<'_> {
 }
 
 /// Sets every mtime later than `clamp` to `clamp` (`SOURCE_DATE_EPOCH`).
-fn clamp_mtimes(dir: &Path, clamp: i64) -> Result<(), StepError> {
+pub(crate) fn clamp_mtimes(dir: &Path, clamp: i64) -> Result<(), StepError> {
     use nix::sys::stat::{utimensat, UtimensatFlags};
     use nix::sys::time::TimeSpec;
     use std::os::unix::fs::MetadataExt;

@@ -1,9 +1,9 @@
-//! `rbuild inspect [--type image] [--format T] IMAGE`: the image as buildah
-//! prints it.
+//! `rbuild inspect [--type image|container] [--format T] NAME`: an image or
+//! a working container as buildah prints them.
 
 use std::io::Write;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use super::GlobalOptions;
 use crate::image::format::Template;
@@ -14,10 +14,10 @@ use crate::image::Image;
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The image (name or ID).
+    /// The image or container (name or ID).
     pub name: String,
     /// What to inspect.
-    #[arg(short, long = "type", default_value = "image", value_parser = ["image"])]
+    #[arg(short, long = "type", default_value = "image", value_parser = ["image", "container"])]
     pub kind: String,
     /// Go template applied to the inspect data.
     #[arg(short, long)]
@@ -27,10 +27,17 @@ pub struct InspectArgs {
 pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
     let access = super::store_access::open(global)?;
     let store = &access.store;
-    if args.kind != "image" {
-        bail!("--type {}: only images can be inspected", args.kind);
+    if args.kind == "container" {
+        return inspect_container(store, &access.runroot, &args);
     }
-    let rec = lookup_image(store, &args.name)?;
+    let rec = match lookup_image(store, &args.name) {
+        Ok(r) => r,
+        // buildah inspects a container when the name is one.
+        Err(e) if e.is_not_found() && store.container(&args.name).is_ok() => {
+            return inspect_container(store, &access.runroot, &args)
+        }
+        Err(e) => return Err(e.into()),
+    };
     let config_bytes = store.read_blob(&rec.id)?;
     let manifest_bytes = store.read_blob(&rec.manifest)?;
     let image = Image::from_json(&config_bytes)?;
@@ -55,6 +62,44 @@ pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
             writeln!(out, "{}", template.render_serialize(&inspect)?)?;
         }
         None => out.write_all(&inspect.to_json())?,
+    }
+    Ok(0)
+}
+
+/// The container as buildah's `inspect --type container` shows a builder.
+fn inspect_container(
+    store: &crate::store::Store,
+    runroot: &std::path::Path,
+    args: &InspectArgs,
+) -> anyhow::Result<i32> {
+    use crate::container::mounts::{is_mounted, mount_point};
+    let wc = crate::container::WorkingContainer::open(store, &args.name)?;
+    let rec = &wc.container.record;
+    let path = mount_point(runroot, &wc);
+    let image = &wc.state.image;
+    let value = serde_json::json!({
+        "Type": "rbuild 0.0.1",
+        "FromImage": rec.image_name.clone().unwrap_or_default(),
+        "FromImageID": rec.image.map(|d| d.hex().to_string()).unwrap_or_default(),
+        "Container": rec.name,
+        "ContainerID": wc.state.id,
+        "Created": rec.created,
+        "MountPoint": if is_mounted(&path) { path.display().to_string() } else { String::new() },
+        "ImageAnnotations": wc.state.annotations,
+        "ImageCreatedBy": wc.state.created_by.clone().unwrap_or_default(),
+        "OCIv1": serde_json::from_slice::<serde_json::Value>(&image.to_oci_json())?,
+        "Docker": serde_json::from_slice::<serde_json::Value>(&image.to_docker_json())?,
+        "History": serde_json::to_value(&image.history)?,
+        "Layers": wc.layers(store)?.iter().map(|c| c.digest().to_string()).collect::<Vec<_>>(),
+        "UpperDir": wc.container.upper(),
+    });
+    let mut out = std::io::stdout().lock();
+    match &args.format {
+        Some(fmt) => {
+            let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
+            writeln!(out, "{}", template.render(&value)?)?;
+        }
+        None => writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?,
     }
     Ok(0)
 }

@@ -9,22 +9,32 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod bud;
+mod commit;
 mod completion;
+mod config;
+mod containers;
+mod copy;
+mod from;
 mod history;
 mod images;
 mod import;
 mod inspect;
 mod login;
 mod logout;
+mod mount;
 mod parse;
 mod prune;
 mod pull;
 mod push;
 mod push_registry;
+mod rename;
+mod rm;
 mod rmi;
+mod run;
 mod sandbox_debug;
 mod store_access;
 mod tag;
+mod umount;
 mod unshare;
 
 /// Options every subcommand sees.
@@ -62,8 +72,20 @@ pub enum Command {
     Bud(Box<bud::BudArgs>),
     /// Manage the build cache.
     Cache(prune::CacheArgs),
+    /// Add files, URLs or archive contents to a working container (ADD).
+    Add(copy::CopyArgs),
+    /// Make an image from a working container.
+    Commit(commit::CommitArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Change the image config of a working container.
+    Config(Box<config::ConfigArgs>),
+    /// List working containers.
+    Containers(containers::ContainersArgs),
+    /// Copy files into a working container (COPY).
+    Copy(copy::CopyArgs),
+    /// Make a working container from an image (or scratch).
+    From(from::FromArgs),
     /// Show an image's history.
     History(history::HistoryArgs),
     /// List images.
@@ -76,6 +98,8 @@ pub enum Command {
     Parse(parse::ParseArgs),
     /// Remove dangling images and unused layers and blobs.
     Prune(prune::PruneArgs),
+    /// Mount a working container's rootfs and print its path.
+    Mount(mount::MountArgs),
     /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
     /// Log in to a registry.
     Login(login::LoginArgs),
@@ -85,10 +109,18 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Push an image to a registry (docker://) or an oci:, oci-archive:, docker-archive: or dir: destination.
     Push(push::PushArgs),
+    /// Rename a working container.
+    Rename(rename::RenameArgs),
+    /// Remove working containers.
+    Rm(rm::RmArgs),
     /// Remove images.
     Rmi(rmi::RmiArgs),
+    /// Run a command in a working container.
+    Run(run::RunArgs),
     /// Add names to an image.
     Tag(tag::TagArgs),
+    /// Unmount working containers.
+    Umount(umount::UmountArgs),
     /// Run a command inside rbuild's user namespace (as `buildah unshare`).
     Unshare(unshare::UnshareArgs),
     /// Internal: the re-executed RUN sandbox helper.
@@ -111,8 +143,19 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Add(args) => copy::run(&cli.global, args, true),
         Command::Bud(args) => bud::run(&cli.global, *args),
         Command::Cache(args) => prune::run_cache(&cli.global, args),
+        Command::Commit(args) => commit::run(&cli.global, args),
+        Command::Config(args) => config::run(&cli.global, *args),
+        Command::Containers(args) => containers::run(&cli.global, args),
+        Command::Copy(args) => copy::run(&cli.global, args, false),
+        Command::From(args) => from::run(&cli.global, args),
+        Command::Mount(args) => mount::run(&cli.global, args),
+        Command::Rename(args) => rename::run(&cli.global, args),
+        Command::Rm(args) => rm::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
+        Command::Umount(args) => umount::run(&cli.global, args),
         Command::Completion(args) => completion::run(args),
         Command::Prune(args) => prune::run(&cli.global, args),
         Command::History(args) => history::run(&cli.global, args),

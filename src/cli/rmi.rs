@@ -15,7 +15,8 @@ pub struct RmiArgs {
     /// Remove all images.
     #[arg(short, long)]
     pub all: bool,
-    /// Remove images that have several names, by ID.
+    /// Remove images that have several names, by ID, and images working
+    /// containers use (removing those containers).
     #[arg(short, long)]
     pub force: bool,
     /// Remove dangling images (no names) too.
@@ -24,7 +25,8 @@ pub struct RmiArgs {
 }
 
 pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
-    let access = super::store_access::open(global)?;
+    // The caller's mount namespace: `--force` unmounts containers it removes.
+    let access = super::store_access::open_host_mounts(global)?;
     let store = &access.store;
     if args.images.is_empty() && !args.all && !args.prune {
         bail!("rmi needs at least one image name or ID, --all or --prune");
@@ -32,6 +34,10 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
     let mut failed = false;
     if args.all {
         for rec in store.images()? {
+            if !release_containers(store, &access.runroot, &rec.id, args.force)? {
+                failed = true;
+                continue;
+            }
             store.remove_image(&rec.id)?;
             println!("{}", rec.id.hex());
         }
@@ -54,6 +60,10 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
                     rec.names.len(),
                     rec.names.join(", ")
                 );
+                failed = true;
+                continue;
+            }
+            if !release_containers(store, &access.runroot, &rec.id, args.force)? {
                 failed = true;
                 continue;
             }
@@ -81,6 +91,39 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
     }
     store.gc()?;
     Ok(if failed { 1 } else { 0 })
+}
+
+/// Whether the image may go: no working container uses it, or `--force`
+/// (which removes those containers, as buildah does).
+fn release_containers(
+    store: &crate::store::Store,
+    runroot: &std::path::Path,
+    id: &crate::digest::Digest,
+    force: bool,
+) -> anyhow::Result<bool> {
+    let users: Vec<String> = store
+        .containers()?
+        .into_iter()
+        .filter(|c| c.image.as_ref() == Some(id))
+        .map(|c| c.name)
+        .collect();
+    if users.is_empty() {
+        return Ok(true);
+    }
+    if !force {
+        eprintln!(
+            "Error: image {} is in use by container(s) {}; remove them first (rbuild rm) or use --force",
+            id.short(),
+            users.join(", ")
+        );
+        return Ok(false);
+    }
+    for name in users {
+        let wc = crate::container::WorkingContainer::open(store, &name)?;
+        crate::container::mounts::umount(runroot, &wc)?;
+        store.remove_container(&name)?;
+    }
+    Ok(true)
 }
 
 fn lookup_name_matches(stored: &str, typed: &str) -> bool {

@@ -33,9 +33,20 @@ pub struct StoreAccess {
 /// Enters rbuild's user namespace (re-executing when unprivileged) and
 /// opens the store.
 pub fn open(global: &GlobalOptions) -> anyhow::Result<StoreAccess> {
+    open_with(global, true)
+}
+
+/// As [`open`], but as root stays in the caller's mount namespace, so a
+/// container mounted by `rbuild mount` is visible (and unmountable) here
+/// and a mount made here outlives the command.
+pub fn open_host_mounts(global: &GlobalOptions) -> anyhow::Result<StoreAccess> {
+    open_with(global, false)
+}
+
+fn open_with(global: &GlobalOptions, private: bool) -> anyhow::Result<StoreAccess> {
     let userns =
         crate::sandbox::enter_user_namespace().context("setting up the rootless user namespace")?;
-    if !userns.is_rootless() {
+    if private && !userns.is_rootless() {
         // As root, layer mounts go into a private mount namespace of this
         // process, so a killed build leaves no stray mounts on the host.
         private_mount_namespace()?;

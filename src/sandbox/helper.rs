@@ -153,6 +153,9 @@ fn run_step(sys: &dyn Syscall, spec: &HelperSpec) -> Result<ExitKind> {
 /// Pid 1 of the step: returns only on failure.
 fn pid1(sys: &dyn Syscall, spec: &HelperSpec) -> SandboxError {
     let prepared = (|| {
+        if spec.terminal {
+            controlling_terminal()?;
+        }
         let last_cap = process::last_cap();
         rootfs::setup(sys, &spec.plan)?;
         process::restrict_capabilities(sys, last_cap)?;
@@ -170,6 +173,24 @@ fn pid1(sys: &dyn Syscall, spec: &HelperSpec) -> SandboxError {
         Ok(()) => process::exec(&spec.argv, &spec.env),
         Err(e) => e,
     }
+}
+
+/// A new session whose controlling terminal is stdin (a pty slave), so an
+/// interactive shell gets job control and Ctrl-C reaches its foreground job.
+fn controlling_terminal() -> Result<()> {
+    nix::unistd::setsid().map_err(|e| SandboxError::Setup {
+        step: "setsid for the terminal".into(),
+        detail: format!("{e} ({})", e.desc()),
+    })?;
+    // SAFETY: TIOCSCTTY takes an int argument; fd 0 is ours.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        let e = nix::errno::Errno::last();
+        return Err(SandboxError::Setup {
+            step: "make stdin the controlling terminal (TIOCSCTTY)".into(),
+            detail: format!("{e} ({}): is stdin a pseudo-terminal?", e.desc()),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -73,6 +73,10 @@ pub struct RunSpec {
     pub hostname: String,
     /// Extra `/etc/hosts` entries: (name, address).
     pub hosts_extra: Vec<(String, IpAddr)>,
+    /// stdin is a pseudo-terminal slave: the command gets it as its
+    /// controlling terminal (a new session), so shells do job control.
+    #[serde(default)]
+    pub terminal: bool,
     #[serde(skip)]
     pub stdio: RunStdio,
 }
@@ -92,6 +96,7 @@ impl RunSpec {
             mounts: Vec::new(),
             hostname: "rbuild".into(),
             hosts_extra: Vec::new(),
+            terminal: false,
             stdio: RunStdio::default(),
         }
     }
@@ -164,6 +169,9 @@ pub struct HelperSpec {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
+    /// Make stdin the controlling terminal of a new session.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// `/etc/hosts` for a step.
@@ -308,6 +316,7 @@ fn run_helper(spec: &RunSpec, helper: &Path, etc: EtcFiles) -> Result<RunOutcome
         uid: spec.uid,
         gid: spec.gid,
         additional_gids: spec.additional_gids.clone(),
+        terminal: spec.terminal,
     };
     let json = serde_json::to_vec(&hspec).map_err(|e| SandboxError::Spec(e.to_string()))?;
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
@@ -449,9 +458,11 @@ mod tests {
             uid: 1,
             gid: 2,
             additional_gids: vec![3],
+            terminal: true,
         };
         let back: HelperSpec = serde_json::from_slice(&serde_json::to_vec(&h).unwrap()).unwrap();
         assert_eq!(back.plan, h.plan);
         assert_eq!(back.env, h.env);
+        assert!(back.terminal);
     }
 }

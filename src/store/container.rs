@@ -53,6 +53,13 @@ pub struct ContainerRecord {
     pub parent: Option<ChainId>,
     /// RFC 3339 creation time.
     pub created: String,
+    /// The image name the container was made from, as typed (for listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+    /// The image config being edited (opaque to the store: the `container`
+    /// module owns its shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
 }
 
 /// A working container: its record and the overlay directories.
@@ -116,6 +123,8 @@ impl Store {
             image: image.copied(),
             parent: parent.copied(),
             created: super::now_rfc3339(),
+            image_name: None,
+            config: None,
         };
         let staging = create_tmp_dir(&self.tmp_dir(), "container")?;
         let built = (|| {
@@ -176,6 +185,36 @@ impl Store {
         Ok(out)
     }
 
+    /// Replaces `container.json` of an existing container (atomically); the
+    /// record's name says which.
+    pub fn update_container(&self, record: &ContainerRecord) -> Result<()> {
+        let cname = ContainerName::parse(&record.name)?;
+        let dir = self.container_dir(&cname);
+        if !dir.join("container.json").is_file() {
+            return Err(StoreError::ContainerNotFound(record.name.clone()));
+        }
+        if let Some(p) = &record.parent {
+            if !self.has_layer(p) {
+                return Err(StoreError::LayerNotFound(*p));
+            }
+        }
+        write_json(&self.tmp_dir(), &dir.join("container.json"), record)
+    }
+
+    /// Renames a working container; the new name must be free.
+    pub fn rename_container(&self, old: &str, new: &str) -> Result<()> {
+        let from = self.container_dir(&ContainerName::parse(old)?);
+        let to_name = ContainerName::parse(new)?;
+        let to = self.container_dir(&to_name);
+        let mut record = self.container(old)?.record;
+        if to.exists() {
+            return Err(StoreError::ContainerExists(new.to_string()));
+        }
+        fs::rename(&from, &to).map_err(StoreError::io("rename container", from.clone()))?;
+        record.name = new.to_string();
+        write_json(&self.tmp_dir(), &to.join("container.json"), &record)
+    }
+
     /// Removes a working container and its changes.
     pub fn remove_container(&self, name: &str) -> Result<()> {
         let cname = ContainerName::parse(name)?;
@@ -228,6 +267,21 @@ mod tests {
         s.remove_container("work").unwrap();
         assert!(s.container("work").unwrap_err().is_not_found());
         assert!(s.remove_container("work").unwrap_err().is_not_found());
+        let mut c = s.create_container("a", None, Some(&base)).unwrap();
+        c.record.config = Some(serde_json::json!({"x": 1}));
+        s.update_container(&c.record).unwrap();
+        s.rename_container("a", "b").unwrap();
+        let b = s.container("b").unwrap();
+        assert_eq!(b.record.name, "b");
+        assert_eq!(b.record.config, c.record.config);
+        assert!(s.container("a").unwrap_err().is_not_found());
+        s.create_container("a", None, None).unwrap();
+        assert!(matches!(
+            s.rename_container("a", "b"),
+            Err(StoreError::ContainerExists(_))
+        ));
+        s.remove_container("a").unwrap();
+        s.remove_container("b").unwrap();
         assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
     }
 }

@@ -1,0 +1,137 @@
+//! `rbuild containers`: the working containers, as buildah lists them.
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::GlobalOptions;
+use crate::container::state::state_of;
+use crate::image::format::Template;
+
+#[derive(Debug, clap::Args)]
+pub struct ContainersArgs {
+    /// Also list containers of other tools (rbuild only has its own).
+    #[arg(short, long)]
+    pub all: bool,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Go template per container (.ContainerID .Builder .ImageID .ImageName .ContainerName).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Filter: name=, id= or ancestor= (repeatable, all must match).
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// No header line.
+    #[arg(short, long)]
+    pub noheading: bool,
+    /// Full IDs.
+    #[arg(long)]
+    pub notruncate: bool,
+    /// Print only container IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// One row; the JSON keys are buildah's.
+#[derive(Debug, Serialize)]
+struct Row {
+    id: String,
+    builder: bool,
+    imageid: String,
+    imagename: String,
+    containername: String,
+}
+
+enum Filter {
+    Name(String),
+    Id(String),
+    Ancestor(String),
+}
+
+fn parse_filter(f: &str) -> anyhow::Result<Filter> {
+    Ok(match f.split_once('=') {
+        Some(("name", v)) => Filter::Name(v.to_string()),
+        Some(("id", v)) => Filter::Id(v.to_string()),
+        Some(("ancestor", v)) => Filter::Ancestor(v.to_string()),
+        _ => bail!("--filter {f:?}: expected name=, id= or ancestor="),
+    })
+}
+
+pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> {
+    let filters = args
+        .filter
+        .iter()
+        .map(|f| parse_filter(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let access = super::store_access::open(global)?;
+    let store = &access.store;
+    let mut rows = Vec::new();
+    for rec in store.containers()? {
+        let Some(state) = state_of(&rec) else {
+            log::warn!("container {}: unreadable state, skipped", rec.name);
+            continue;
+        };
+        let row = Row {
+            id: state.id.clone(),
+            builder: true,
+            imageid: rec.image.map(|d| d.hex().to_string()).unwrap_or_default(),
+            imagename: rec.image_name.clone().unwrap_or_default(),
+            containername: rec.name.clone(),
+        };
+        let keep = filters.iter().all(|f| match f {
+            Filter::Name(n) => row.containername.contains(n.as_str()),
+            Filter::Id(i) => row.id.starts_with(i.as_str()),
+            Filter::Ancestor(a) => {
+                row.imagename == *a
+                    || (!row.imageid.is_empty()
+                        && row.imageid.starts_with(a.trim_start_matches("sha256:")))
+                    || crate::image::lookup::lookup_image(store, a)
+                        .is_ok_and(|img| rec.image == Some(img.id))
+            }
+        });
+        if keep {
+            rows.push(row);
+        }
+    }
+    let short = |s: &str| {
+        if args.notruncate {
+            s.to_string()
+        } else {
+            s.chars().take(12).collect()
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if args.quiet {
+        for r in &rows {
+            println!("{}", short(&r.id));
+        }
+    } else if let Some(fmt) = &args.format {
+        let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
+        for r in &rows {
+            let value = serde_json::json!({
+                "ContainerID": short(&r.id),
+                "Builder": if r.builder { "   *" } else { "" },
+                "ImageID": short(&r.imageid),
+                "ImageName": r.imagename,
+                "ContainerName": r.containername,
+            });
+            println!("{}", template.render(&value)?);
+        }
+    } else {
+        if !args.noheading {
+            println!("CONTAINER ID  BUILDER  IMAGE ID     IMAGE NAME                       CONTAINER NAME");
+        }
+        for r in &rows {
+            println!(
+                "{:<12}  {:^7}  {:<12} {:<32} {}",
+                short(&r.id),
+                "*",
+                short(&r.imageid),
+                r.imagename,
+                r.containername
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,19 @@
+//! `rbuild rename CONTAINER NEW-NAME`.
+
+use super::GlobalOptions;
+use crate::container::WorkingContainer;
+
+#[derive(Debug, clap::Args)]
+pub struct RenameArgs {
+    /// The container (name or ID).
+    pub container: String,
+    /// Its new name.
+    pub new_name: String,
+}
+
+pub fn run(global: &GlobalOptions, args: RenameArgs) -> anyhow::Result<i32> {
+    let access = super::store_access::open(global)?;
+    let wc = WorkingContainer::open(&access.store, &args.container)?;
+    access.store.rename_container(wc.name(), &args.new_name)?;
+    Ok(0)
+}
