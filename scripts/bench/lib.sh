@@ -146,19 +146,20 @@ make_rootfs_tar() {
 rb_argv() { RB=("$RBUILD" --root "$1/store" --runroot "$1/run"); }
 rb() { rb_argv "$1"; shift; "${RB[@]}" "$@"; }
 
-# rb_new_store DIR ROOTFS_TAR: a fresh rbuild store holding the base as $BASE_NAME.
+# rb_new_store DIR ROOTFS_TAR [NAME]: a fresh rbuild store holding that base as NAME
+# (default $BASE_NAME).
 rb_new_store() {
-  local dir=$1 tarball=$2
-  rm -rf "$dir"; mkdir -p "$dir"
-  quiet rb "$dir" import --cmd /bin/sh "$tarball" "$BASE_NAME"
+  rm -rf "$1"; mkdir -p "$1"
+  rb_import "$@"
 }
+rb_import() { quiet rb "$1" import --cmd /bin/sh "$2" "${3:-$BASE_NAME}"; }
 
-# make_base_archive ROOTFS_TAR OUT: the base as an uncompressed oci-archive, via rbuild, for
-# skopeo to hand to buildah and the registry.
+# make_base_archive ROOTFS_TAR OUT [NAME]: the base as an uncompressed oci-archive, via
+# rbuild, for skopeo to hand to buildah and the registry.
 make_base_archive() {
-  local tarball=$1 out=$2
-  rb_new_store "$WORK/base-store" "$tarball"
-  quiet rb "$WORK/base-store" push --compression-format none "$BASE_NAME" "oci-archive:$out"
+  local name=${3:-$BASE_NAME}
+  rb_new_store "$WORK/base-store" "$1" "$name"
+  quiet rb "$WORK/base-store" push --compression-format none "$name" "oci-archive:$2"
   rm -rf "$WORK/base-store"
 }
 
@@ -167,13 +168,16 @@ make_base_archive() {
 bh_argv() { BH=("$BUILDAH" --root "$1/storage" --runroot "$1/run" --storage-driver overlay); }
 bh() { bh_argv "$1"; shift; "${BH[@]}" "$@"; }
 
-# bh_new_store DIR BASE_ARCHIVE: a fresh buildah store holding the base as $BASE_NAME.
+# bh_new_store DIR BASE_ARCHIVE [NAME]: a fresh buildah store holding that base as NAME
+# (default $BASE_NAME).
 bh_new_store() {
-  local dir=$1 archive=$2
-  bh_remove_store "$dir"
-  mkdir -p "$dir"
-  quiet skopeo copy --quiet "oci-archive:$archive" \
-    "containers-storage:[overlay@$dir/storage+$dir/run]$BASE_NAME"
+  bh_remove_store "$1"
+  mkdir -p "$1"
+  bh_import "$@"
+}
+bh_import() {
+  quiet skopeo copy --quiet "oci-archive:$2" \
+    "containers-storage:[overlay@$1/storage+$1/run]${3:-$BASE_NAME}"
 }
 
 bh_remove_store() {
@@ -261,7 +265,7 @@ rfile() { echo "$WORK/results/${1//\//__}"; }
 measure() {
   local key=$1; shift
   local tfile="$WORK/time.out" t0 t1 rss
-  [ -s "$(rfile "$key")" ] || printf '%s\t%s\n' "$key" "$*" >>"$WORK/commands"
+  [ -s "$(rfile "$key")" ] || printf '%s\t%s\n' "$key" "$(printf '%q ' "$@")" >>"$WORK/commands"
   printf '$ [%s] %s\n' "$key" "$*" >>"$LOG"
   [ -z "${MEASURE_PID:-}" ] || echo 5 >"/proc/$MEASURE_PID/clear_refs"
   sync
