@@ -48,7 +48,10 @@ pub fn run(global: &GlobalOptions, args: HistoryArgs) -> anyhow::Result<i32> {
     } else if let Some(fmt) = &args.format {
         let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
         for r in &rows {
-            println!("{}", template.render_serialize(r)?);
+            println!(
+                "{}",
+                template.render(&r.template_value(args.human, args.no_trunc))?
+            );
         }
     } else {
         print!("{}", history_table(&rows, args.no_trunc, args.human));

@@ -79,7 +79,9 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
 fn glob_match(pattern: &str, text: &str) -> bool {
     let re = format!(
         "^{}$",
-        regex::escape(pattern).replace("\\*", ".*").replace("\\?", ".")
+        regex::escape(pattern)
+            .replace("\\*", ".*")
+            .replace("\\?", ".")
     );
     regex::Regex::new(&re).is_ok_and(|r| r.is_match(text))
 }
@@ -95,7 +97,10 @@ fn matches(filter: &Filter, rec: &ImageRecord, image: &Image) -> bool {
             let short = n.strip_prefix("localhost/").unwrap_or(n);
             let repo = Reference::parse(n).map(|r| r.name()).unwrap_or_default();
             let short_repo = repo.strip_prefix("localhost/").unwrap_or(&repo).to_string();
-            glob_match(p, n) || glob_match(p, short) || glob_match(p, &repo) || glob_match(p, &short_repo)
+            glob_match(p, n)
+                || glob_match(p, short)
+                || glob_match(p, &repo)
+                || glob_match(p, &short_repo)
         }),
     }
 }

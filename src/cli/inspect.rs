@@ -33,7 +33,11 @@ pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
     let manifest_bytes = store.read_blob(&rec.manifest)?;
     let image = Image::from_json(&config_bytes)?;
     let manifest = ImageManifest::from_json(&manifest_bytes)?;
-    let name = rec.names.first().cloned().unwrap_or_else(|| args.name.clone());
+    let name = rec
+        .names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| args.name.clone());
     let inspect = ImageInspect::new(
         &name,
         &image,

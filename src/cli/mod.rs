@@ -14,11 +14,13 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod parse;
+mod prune;
 mod push;
 mod rmi;
+mod sandbox_debug;
 mod store_access;
 mod tag;
-mod sandbox_debug;
 mod unshare;
 
 /// Options every subcommand sees.
@@ -54,6 +56,8 @@ pub enum Command {
     /// Build an image from a Containerfile.
     #[command(visible_alias = "build", alias = "build-using-dockerfile")]
     Bud(Box<bud::BudArgs>),
+    /// Manage the build cache.
+    Cache(prune::CacheArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
     /// Show an image's history.
@@ -64,6 +68,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Show an image's configuration and manifest.
     Inspect(inspect::InspectArgs),
+    /// Remove dangling images and unused layers and blobs.
+    Prune(prune::PruneArgs),
     /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
     Push(push::PushArgs),
     /// Remove images.
@@ -78,6 +84,8 @@ pub enum Command {
     /// Internal: drive the sandbox from tests.
     #[command(name = "__sandbox-test", hide = true)]
     SandboxTest(Box<sandbox_debug::SandboxTestArgs>),
+    /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
+    Parse(parse::ParseArgs),
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -93,7 +101,9 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Bud(args) => bud::run(&cli.global, *args),
+        Command::Cache(args) => prune::run_cache(&cli.global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Prune(args) => prune::run(&cli.global, args),
         Command::History(args) => history::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
@@ -104,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Unshare(args) => unshare::run(args),
         Command::SandboxHelper => Ok(crate::sandbox::helper_main()),
         Command::SandboxTest(args) => sandbox_debug::run_test(*args),
+        Command::Parse(args) => parse::run(args),
     }
 }
 

@@ -45,24 +45,23 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         lease
     };
     let source = StoreImage::open(store, &rec)?;
-    let stored_format = crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?)
-        .map(|m| m.format)
-        .unwrap_or(ManifestFormat::Oci);
+    let stored =
+        crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?).ok();
+    let stored_format = stored.as_ref().map_or(ManifestFormat::Oci, |m| m.format);
     let format = match args.format.as_deref() {
         Some("docker") | Some("v2s2") => ManifestFormat::Docker,
         Some(_) => ManifestFormat::Oci,
         None => stored_format,
     };
-    let compression = Compression::parse(&args.compression_format).ok_or_else(|| {
-        anyhow::anyhow!(
-            "--compression-format {}: expected gzip, zstd or none",
-            args.compression_format
-        )
-    })?;
+    let compression: Compression = args
+        .compression_format
+        .parse()
+        .with_context(|| "--compression-format".to_string())?;
     let options = ExportOptions {
         format,
         compression,
-        annotations: Default::default(),
+        // `bud --annotation` values live on the stored manifest.
+        annotations: stored.map(|m| m.annotations).unwrap_or_default(),
     };
     let quiet = args.quiet;
     let exported = export_with_progress(&source, &destination, &options, &mut |event| {
@@ -82,7 +81,11 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
 fn print_event(event: &ExportEvent) {
     match event {
         ExportEvent::Layer { blob, reused, .. } => {
-            let note = if *reused { "skipped: already exists" } else { "done" };
+            let note = if *reused {
+                "skipped: already exists"
+            } else {
+                "done"
+            };
             println!("Copying blob {} {note}", blob.digest);
         }
         ExportEvent::Config { blob } => println!("Copying config {} done", blob.digest),

@@ -11,7 +11,8 @@ use crate::store::{default_root, default_runroot, Store};
 fn private_mount_namespace() -> anyhow::Result<()> {
     use nix::mount::{mount, MsFlags};
     use nix::sched::{unshare, CloneFlags};
-    unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS) for a private mount namespace")?;
+    unshare(CloneFlags::CLONE_NEWNS)
+        .context("unshare(CLONE_NEWNS) for a private mount namespace")?;
     mount(
         None::<&str>,
         "/",
@@ -32,8 +33,8 @@ pub struct StoreAccess {
 /// Enters rbuild's user namespace (re-executing when unprivileged) and
 /// opens the store.
 pub fn open(global: &GlobalOptions) -> anyhow::Result<StoreAccess> {
-    let userns = crate::sandbox::enter_user_namespace()
-        .context("setting up the rootless user namespace")?;
+    let userns =
+        crate::sandbox::enter_user_namespace().context("setting up the rootless user namespace")?;
     if !userns.is_rootless() {
         // As root, layer mounts go into a private mount namespace of this
         // process, so a killed build leaves no stray mounts on the host.

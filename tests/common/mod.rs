@@ -137,7 +137,10 @@ impl Sandbox {
                 cmd.arg("env");
                 let home = format!("/home/{TEST_USER}");
                 cmd.arg(format!("HOME={home}"));
-                cmd.arg(format!("XDG_RUNTIME_DIR={}", self.path().join("xdg-run").display()));
+                cmd.arg(format!(
+                    "XDG_RUNTIME_DIR={}",
+                    self.path().join("xdg-run").display()
+                ));
                 cmd.arg("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
                 cmd.arg(program);
                 cmd
