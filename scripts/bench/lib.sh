@@ -243,7 +243,8 @@ bk_build_argv() {
   BKB=("${BK[@]}" build --progress plain --frontend dockerfile.v0 --local "context=$1"
     --local "dockerfile=$(dirname "$2")" --opt "filename=$(basename "$2")" --output "$3")
 }
-bk_build() { bk_build_argv "$@"; "${BKB[@]}"; }
+# bk_build CONTEXT FILE OUTPUT: run that build (BKB stays as the caller set it).
+bk_build() { local -a BKB; bk_build_argv "$@"; "${BKB[@]}"; }
 
 # bk_cold: forget every cache record, then pull the base again (untimed), so a cold BuildKit
 # build starts where rbuild's and buildah's do: base present, nothing else.
