@@ -83,6 +83,18 @@ done
 grep -q 'Using cache' "$LOG" || die "rbuild's rebuild did not use its cache (see $LOG)"
 traced rebuild/rbuild "${RB[@]}" bud -t localhost/copy-40k -f "$cfile" "$ctx" >/dev/null
 rm -rf "$WORK/rb"
+rb_nosync_argv "$WORK/rb-nosync"
+if [ ${#RBN[@]} -gt 0 ]; then
+  say "rbuild-nosync (diagnostic: fsync/syncfs disabled): $RUNS x (fresh store, bud), $RUNS rebuilds"
+  for i in $(seq "$RUNS"); do
+    rb_new_store "$WORK/rb-nosync" "$WORK/rootfs.tar"
+    measure bud/rbuild-nosync "${RBN[@]}" bud -t localhost/copy-40k -f "$cfile" "$ctx"
+  done
+  for i in $(seq "$RUNS"); do
+    measure rebuild/rbuild-nosync "${RBN[@]}" bud -t localhost/copy-40k -f "$cfile" "$ctx"
+  done
+  rm -rf "$WORK/rb-nosync"
+fi
 
 say "buildah: $RUNS x (fresh store, bud --layers, push), then $RUNS unchanged rebuilds"
 for i in $(seq "$RUNS"); do
@@ -120,12 +132,12 @@ if [ "$HAVE_BK" = 1 ]; then
   MEASURE_PID=''
 fi
 
-table "COPY ${FILES} files / ${TOTAL_MB} MB: bud" bud/buildah bud/rbuild bud/buildah
+table "COPY ${FILES} files / ${TOTAL_MB} MB: bud" bud/buildah bud/rbuild bud/buildah bud/rbuild-nosync
 table "push oci-archive: gzip" push-gzip/buildah push-gzip/rbuild push-gzip/buildah
 table "bud + push, the issue-4 target: < 0.5" bud+push-gzip/buildah bud+push-gzip/rbuild \
   bud+push-gzip/buildah bud+push-gzip/buildkit
 table "rebuild, context unchanged, the issue-6 target: < 0.333" rebuild/buildah rebuild/rbuild \
-  rebuild/buildah rebuild/buildkit
+  rebuild/buildah rebuild/buildkit rebuild/rbuild-nosync
 printf '\nWhat one more unchanged rebuild opened and read (strace -f):\n'
 cat "$WORK/reads"
 show_commands

@@ -13,6 +13,11 @@
 #   RUNS      timed runs per figure (median reported)                      default: 3
 #   BENCH_TMP parent of the work dir (must not be tmpfs: GiBs are written)  default: /var/tmp
 #   KEEP=1    keep the work dir (stores, logs) for inspection
+#   NOSYNC=0  leave out the diagnostic "rbuild-nosync" rows: rbuild again with fsync, fdatasync,
+#             syncfs and sync made no-ops by an LD_PRELOAD shim (compiled here with cc), which
+#             shows what rbuild's durability (an fsync per index write, a syncfs per committed
+#             layer) costs. Not a benchmark figure: buildah's overlay driver does not sync
+#             layers either, but a store written this way is not safe against power loss.
 # Needs: root, GNU time (/usr/bin/time, Debian package `time`, for peak RSS), skopeo,
 # docker-registry and runc (only for BuildKit), busybox (busybox-static), python3, strace
 # (copy-40k), netavark (Debian `netavark`: buildah 1.45 looks it up while creating a build
@@ -161,6 +166,25 @@ make_base_archive() {
   rb_new_store "$WORK/base-store" "$1" "$name"
   quiet rb "$WORK/base-store" push --compression-format none "$name" "oci-archive:$2"
   rm -rf "$WORK/base-store"
+}
+
+# rb_nosync_argv DIR: RBN = the rbuild command line with the no-sync shim preloaded, or empty
+# when NOSYNC=0 or no C compiler is found.
+rb_nosync_argv() {
+  RBN=()
+  [ "${NOSYNC:-1}" = 1 ] || return 0
+  local so="$WORK/nosync.so"
+  if [ ! -e "$so" ]; then
+    command -v cc >/dev/null || { say "NOSYNC rows skipped: no cc"; NOSYNC=0; return 0; }
+    printf '%s\n' '#include <unistd.h>' \
+      'int fsync(int fd) { (void)fd; return 0; }' \
+      'int fdatasync(int fd) { (void)fd; return 0; }' \
+      'int syncfs(int fd) { (void)fd; return 0; }' \
+      'void sync(void) {}' >"$WORK/nosync.c"
+    quiet cc -shared -fPIC -O2 -o "$so" "$WORK/nosync.c"
+  fi
+  rb_argv "$1"
+  RBN=(env "LD_PRELOAD=$so" "${RB[@]}")
 }
 
 # --- buildah ------------------------------------------------------------------------------

@@ -49,6 +49,15 @@ for i in $(seq "$RUNS"); do
   measure push-zstd/shell-pipeline bash -c 'tar -C "$1" -cf - . | tee >(openssl dgst -sha256 >/dev/null) | zstd -q -T2 -3 | openssl dgst -sha256' _ "$layer"
 done
 rm -rf "$WORK/rb"
+rb_nosync_argv "$WORK/rb-nosync"
+if [ ${#RBN[@]} -gt 0 ]; then
+  say "rbuild-nosync (diagnostic: fsync/syncfs disabled): $RUNS x (fresh store, bud)"
+  for i in $(seq "$RUNS"); do
+    rb_new_store "$WORK/rb-nosync" "$WORK/rootfs.tar"
+    measure bud/rbuild-nosync "${RBN[@]}" bud -t localhost/run-1g -f "$ctx/Containerfile" "$ctx"
+  done
+  rm -rf "$WORK/rb-nosync"
+fi
 
 say "buildah: $RUNS x (fresh store, bud, push)"
 for i in $(seq "$RUNS"); do
@@ -76,7 +85,7 @@ if [ "$HAVE_BK" = 1 ]; then
   rm -f "$out"
 fi
 
-table "RUN dd ${SIZE_MB} MiB urandom: build" bud/buildah bud/rbuild bud/buildah
+table "RUN dd ${SIZE_MB} MiB urandom: build" bud/buildah bud/rbuild bud/buildah bud/rbuild-nosync
 table "export to oci-archive: with gzip" push-gzip/buildah push-gzip/rbuild push-gzip/buildah
 table "build + export (gzip), the issue-5 target: < 0.5" bud+push-gzip/buildah \
   bud+push-gzip/rbuild bud+push-gzip/buildah bud+push-gzip/buildkit

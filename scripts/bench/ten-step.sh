@@ -43,6 +43,18 @@ for i in $(seq "$RUNS"); do
   measure warm/rbuild "${RB[@]}" bud -t localhost/ten-step -f "$ctx/Containerfile" "$ctx"
 done
 grep -q 'Using cache' "$LOG" || die "rbuild's rebuild did not use its cache (see $LOG)"
+rb_nosync_argv "$WORK/rb-nosync"
+if [ ${#RBN[@]} -gt 0 ]; then
+  say "rbuild-nosync (diagnostic: fsync/syncfs disabled): the same cold and warm runs"
+  for i in $(seq "$RUNS"); do
+    rb_new_store "$WORK/rb-nosync" "$WORK/rootfs.tar"
+    measure cold/rbuild-nosync "${RBN[@]}" bud -t localhost/ten-step -f "$ctx/Containerfile" "$ctx"
+  done
+  for i in $(seq "$RUNS"); do
+    measure warm/rbuild-nosync "${RBN[@]}" bud -t localhost/ten-step -f "$ctx/Containerfile" "$ctx"
+  done
+fi
+rm -rf "$WORK/rb" "$WORK/rb-nosync"
 
 say "buildah: $RUNS cold builds (fresh store each) then $RUNS warm rebuilds"
 for i in $(seq "$RUNS"); do
@@ -72,6 +84,8 @@ if [ "$HAVE_BK" = 1 ]; then
   MEASURE_PID=''
 fi
 
-table "ten-step cold build (${DD_MB} MB dd)" cold/buildah cold/rbuild cold/buildah cold/buildkit
-table "ten-step warm-cache rebuild" warm/buildah warm/rbuild warm/buildah warm/buildkit
+table "ten-step cold build (${DD_MB} MB dd)" cold/buildah cold/rbuild cold/buildah cold/buildkit \
+  cold/rbuild-nosync
+table "ten-step warm-cache rebuild" warm/buildah warm/rbuild warm/buildah warm/buildkit \
+  warm/rbuild-nosync
 show_commands
