@@ -62,7 +62,7 @@ traced() {
     /(read|pread64|readv|preadv|preadv2|copy_file_range|sendfile|splice)(\(| resumed>)/ && /= [0-9]+$/ {
       n = $NF; if (/copy_file_range|sendfile|splice/) copied += n; else read += n
     }
-    END { printf "%-22s files opened (not dirs): %7d   bytes read: %12d   bytes copied in kernel: %12d   (context: %d files)\n", key, opened, read, copied, files }
+    END { printf "%-16s files opened (not dirs): %6d; bytes read: %11d; copied in kernel: %d (context: %d files)\n", key, opened, read, copied, files }
   ' "$trace" | tee -a "$WORK/reads"
   rm -f "$trace"
 }
