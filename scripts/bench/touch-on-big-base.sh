@@ -39,6 +39,16 @@ for i in $(seq "$RUNS"); do
       -f "$ctx/$size.Containerfile" "$ctx"
   done
 done
+rb_nosync_argv "$WORK/rb"
+if [ ${#RBN[@]} -gt 0 ]; then
+  say "rbuild-nosync (diagnostic: fsync/syncfs disabled): $RUNS x (small, big)"
+  for i in $(seq "$RUNS"); do
+    for size in small big; do
+      measure "$size/rbuild-nosync" "${RBN[@]}" bud --no-cache -t "localhost/touch-$size" \
+        -f "$ctx/$size.Containerfile" "$ctx"
+    done
+  done
+fi
 make_base_archive "$WORK/small.tar" "$WORK/small-oci.tar" "$SMALL"
 make_base_archive "$WORK/big.tar" "$WORK/big-oci.tar" "$BIG"
 rm -rf "$WORK/rb" "$WORK/small.tar" "$WORK/big.tar"
@@ -58,5 +68,7 @@ bh_remove_store "$WORK/bh"
 table "RUN touch /x on the 2 MiB base" small/buildah small/rbuild small/buildah
 table "RUN touch /x on the ${BIG_MB} MiB base" big/buildah big/rbuild big/buildah
 table "rbuild: big base vs small base (target ~1.0)" small/rbuild small/rbuild big/rbuild
+table "rbuild-nosync: big base vs small base" small/rbuild-nosync small/rbuild-nosync \
+  big/rbuild-nosync
 table "buildah: big base vs small base" small/buildah small/buildah big/buildah
 show_commands
