@@ -69,7 +69,7 @@ traced() {
 }
 
 say "rbuild: $RUNS x (fresh store, bud, push gzip), then $RUNS unchanged rebuilds"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   rb_new_store "$WORK/rb" "$WORK/rootfs.tar"
   rb_argv "$WORK/rb"
   measure bud/rbuild "${RB[@]}" bud -t localhost/copy-40k -f "$cfile" "$ctx"
@@ -78,7 +78,7 @@ for i in $(seq "$RUNS"); do
   total bud/rbuild push-gzip/rbuild bud+push-gzip/rbuild
   rm -f "$out"
 done
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   measure rebuild/rbuild "${RB[@]}" bud -t localhost/copy-40k -f "$cfile" "$ctx"
 done
 grep -q 'Using cache' "$LOG" || die "rbuild's rebuild did not use its cache (see $LOG)"
@@ -87,18 +87,18 @@ rm -rf "$WORK/rb"
 rb_nosync_argv "$WORK/rb-nosync"
 if [ ${#RBN[@]} -gt 0 ]; then
   say "rbuild-nosync (diagnostic: fsync/syncfs disabled): $RUNS x (fresh store, bud), $RUNS rebuilds"
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     rb_new_store "$WORK/rb-nosync" "$WORK/rootfs.tar"
     measure bud/rbuild-nosync "${RBN[@]}" bud -t localhost/copy-40k -f "$cfile" "$ctx"
   done
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     measure rebuild/rbuild-nosync "${RBN[@]}" bud -t localhost/copy-40k -f "$cfile" "$ctx"
   done
   rm -rf "$WORK/rb-nosync"
 fi
 
 say "buildah: $RUNS x (fresh store, bud, push), then bud --layers and $RUNS unchanged rebuilds"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   bh_new_store "$WORK/bh" "$WORK/base.tar"
   bh_argv "$WORK/bh"
   measure bud/buildah "${BH[@]}" bud --isolation chroot -t localhost/copy-40k -f "$cfile" "$ctx"
@@ -109,7 +109,7 @@ for i in $(seq "$RUNS"); do
 done
 # buildah caches only with --layers: one untimed build fills its cache.
 quiet "${BH[@]}" bud --isolation chroot --layers -t localhost/copy-40k -f "$cfile" "$ctx"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   measure rebuild/buildah "${BH[@]}" bud --isolation chroot --layers -t localhost/copy-40k -f "$cfile" "$ctx"
 done
 traced rebuild/buildah "${BH[@]}" bud --isolation chroot --layers -t localhost/copy-40k -f "$cfile" "$ctx" >/dev/null
@@ -120,7 +120,7 @@ if [ "$HAVE_BK" = 1 ]; then
   bk_start "$WORK/base.tar"
   MEASURE_PID=$BK_PID
   bk_build_argv "$ctx" "$cfile" "type=oci,dest=$out,compression=gzip"
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     bk_cold
     rm -f "$out"
     measure bud+push-gzip/buildkit "${BKB[@]}"
@@ -129,7 +129,7 @@ if [ "$HAVE_BK" = 1 ]; then
   # The rebuild keeps the image in BuildKit's store, as rbuild's and buildah's rebuilds do.
   bk_build_argv "$ctx" "$cfile" type=image,name=localhost/copy-40k
   quiet "${BKB[@]}"
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     measure rebuild/buildkit "${BKB[@]}"
   done
   MEASURE_PID=''

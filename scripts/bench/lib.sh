@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # globals here are read by the scripts that source it
 # Helpers shared by the scripts/bench/*.sh benchmarks (sourced, not run): finding the three
 # builders, giving each the same busybox base, timing a command (wall ms + peak RSS) and
 # printing the table. Each benchmark script sources this file and is otherwise self-contained:
@@ -232,8 +232,7 @@ http:
 EOF
   docker-registry serve "$WORK/registry/config.yml" >>"$WORK/registry/log" 2>&1 &
   REG_PID=$!
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     curl -fsS "http://$REG/v2/" >/dev/null 2>&1 && break
     sleep 0.1
   done
@@ -253,7 +252,7 @@ EOF
   "$BUILDKIT/bin/buildkitd" --config "$WORK/bk/buildkitd.toml" --root "$WORK/bk/root" \
     --addr "unix://$sock" >>"$WORK/bk/log" 2>&1 &
   BK_PID=$!
-  for i in $(seq 300); do
+  for _ in $(seq 300); do
     bk debug workers >/dev/null 2>&1 && return 0
     kill -0 "$BK_PID" 2>/dev/null || break
     sleep 0.1

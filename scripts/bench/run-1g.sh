@@ -34,7 +34,7 @@ total() {
 }
 
 say "rbuild: $RUNS x (fresh store, bud, push gzip, push zstd, shell zstd pipeline)"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   rb_new_store "$WORK/rb" "$WORK/rootfs.tar"
   rb_argv "$WORK/rb"
   measure bud/rbuild "${RB[@]}" bud -t localhost/run-1g -f "$ctx/Containerfile" "$ctx"
@@ -46,13 +46,14 @@ for i in $(seq "$RUNS"); do
   rm -f "$out"
   layer=$(find "$WORK/rb/store/layers" -mindepth 3 -maxdepth 3 -path '*/diff/data' -printf '%h\n' | head -1)
   [ -n "$layer" ] || die "cannot find the RUN layer's diff dir under $WORK/rb/store/layers"
+  # shellcheck disable=SC2016 # $1 is expanded by that inner bash
   measure push-zstd/shell-pipeline bash -c 'tar -C "$1" -cf - . | tee >(openssl dgst -sha256 >/dev/null) | zstd -q -T2 -3 | openssl dgst -sha256' _ "$layer"
 done
 rm -rf "$WORK/rb"
 rb_nosync_argv "$WORK/rb-nosync"
 if [ ${#RBN[@]} -gt 0 ]; then
   say "rbuild-nosync (diagnostic: fsync/syncfs disabled): $RUNS x (fresh store, bud)"
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     rb_new_store "$WORK/rb-nosync" "$WORK/rootfs.tar"
     measure bud/rbuild-nosync "${RBN[@]}" bud -t localhost/run-1g -f "$ctx/Containerfile" "$ctx"
   done
@@ -60,7 +61,7 @@ if [ ${#RBN[@]} -gt 0 ]; then
 fi
 
 say "buildah: $RUNS x (fresh store, bud, push)"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   bh_new_store "$WORK/bh" "$WORK/base.tar"
   bh_argv "$WORK/bh"
   measure bud/buildah "${BH[@]}" bud --isolation chroot -t localhost/run-1g -f "$ctx/Containerfile" "$ctx"
@@ -76,7 +77,7 @@ if [ "$HAVE_BK" = 1 ]; then
   bk_start "$WORK/base.tar"
   MEASURE_PID=$BK_PID
   bk_build_argv "$ctx" "$ctx/Containerfile" "type=oci,dest=$out,compression=gzip"
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     bk_cold
     rm -f "$out"
     measure bud+push-gzip/buildkit "${BKB[@]}"

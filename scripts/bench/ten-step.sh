@@ -17,6 +17,7 @@ bench_init
 
 ctx="$WORK/ctx"
 mkdir -p "$ctx"
+# shellcheck disable=SC2016 # $APP_MODE is for the image's shell
 printf '#!/bin/sh\necho "ten-step app: $APP_MODE"\n' >"$ctx/app.sh"
 chmod 0755 "$ctx/app.sh"
 cat >"$ctx/Containerfile" <<EOF
@@ -36,43 +37,43 @@ make_rootfs_tar "$WORK/rootfs.tar"
 make_base_archive "$WORK/rootfs.tar" "$WORK/base.tar"
 
 say "rbuild: $RUNS cold builds (fresh store each) then $RUNS warm rebuilds"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   rb_new_store "$WORK/rb" "$WORK/rootfs.tar"
   rb_argv "$WORK/rb"
   measure cold/rbuild "${RB[@]}" bud -t localhost/ten-step -f "$ctx/Containerfile" "$ctx"
 done
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   measure warm/rbuild "${RB[@]}" bud -t localhost/ten-step -f "$ctx/Containerfile" "$ctx"
 done
 grep -q 'Using cache' "$LOG" || die "rbuild's rebuild did not use its cache (see $LOG)"
 rb_nosync_argv "$WORK/rb-nosync"
 if [ ${#RBN[@]} -gt 0 ]; then
   say "rbuild-nosync (diagnostic: fsync/syncfs disabled): the same cold and warm runs"
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     rb_new_store "$WORK/rb-nosync" "$WORK/rootfs.tar"
     measure cold/rbuild-nosync "${RBN[@]}" bud -t localhost/ten-step -f "$ctx/Containerfile" "$ctx"
   done
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     measure warm/rbuild-nosync "${RBN[@]}" bud -t localhost/ten-step -f "$ctx/Containerfile" "$ctx"
   done
 fi
 rm -rf "$WORK/rb" "$WORK/rb-nosync"
 
 say "buildah: $RUNS cold builds as buildah does by default (no --layers, no cache)"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   bh_new_store "$WORK/bh" "$WORK/base.tar"
   bh_argv "$WORK/bh"
   measure cold/buildah "${BH[@]}" bud --isolation chroot -t localhost/ten-step \
     -f "$ctx/Containerfile" "$ctx"
 done
 say "buildah: $RUNS cold builds with --layers (caching, as rbuild), then $RUNS warm rebuilds"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   bh_new_store "$WORK/bh" "$WORK/base.tar"
   bh_argv "$WORK/bh"
   measure cold/buildah-layers "${BH[@]}" bud --isolation chroot --layers -t localhost/ten-step \
     -f "$ctx/Containerfile" "$ctx"
 done
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   measure warm/buildah-layers "${BH[@]}" bud --isolation chroot --layers -t localhost/ten-step \
     -f "$ctx/Containerfile" "$ctx"
 done
@@ -83,11 +84,11 @@ if [ "$HAVE_BK" = 1 ]; then
   bk_start "$WORK/base.tar"
   MEASURE_PID=$BK_PID
   bk_build_argv "$ctx" "$ctx/Containerfile" type=image,name=localhost/ten-step
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     bk_cold
     measure cold/buildkit "${BKB[@]}"
   done
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     measure warm/buildkit "${BKB[@]}"
   done
   MEASURE_PID=''

@@ -33,7 +33,7 @@ say "rbuild: import both bases, then $RUNS x (small, big)"
 rb_new_store "$WORK/rb" "$WORK/small.tar" "$SMALL"
 rb_import "$WORK/rb" "$WORK/big.tar" "$BIG"
 rb_argv "$WORK/rb"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   for size in small big; do
     measure "$size/rbuild" "${RB[@]}" bud --no-cache -t "localhost/touch-$size" \
       -f "$ctx/$size.Containerfile" "$ctx"
@@ -42,7 +42,7 @@ done
 rb_nosync_argv "$WORK/rb"
 if [ ${#RBN[@]} -gt 0 ]; then
   say "rbuild-nosync (diagnostic: fsync/syncfs disabled): $RUNS x (small, big)"
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     for size in small big; do
       measure "$size/rbuild-nosync" "${RBN[@]}" bud --no-cache -t "localhost/touch-$size" \
         -f "$ctx/$size.Containerfile" "$ctx"
@@ -57,7 +57,7 @@ say "buildah: import both bases, then $RUNS x (small, big)"
 bh_new_store "$WORK/bh" "$WORK/small-oci.tar" "$SMALL"
 bh_import "$WORK/bh" "$WORK/big-oci.tar" "$BIG"
 bh_argv "$WORK/bh"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
   for size in small big; do
     measure "$size/buildah" "${BH[@]}" bud --isolation chroot -t "localhost/touch-$size" \
       -f "$ctx/$size.Containerfile" "$ctx"
