@@ -1,6 +1,7 @@
-//! End to end with the kernel's overlayfs (root only): changes made through
-//! a real overlay mount → the upper dir's diff tar → extracted as a new
-//! lowerdir → mounted again, the merged view is the same as the original.
+//! Layer tests that need real mounts (root only): changes made through a
+//! kernel overlay mount → the upper dir's diff tar → extracted as a new
+//! lowerdir → mounted again gives the same merged view; and a file that
+//! changes while it is exported is an error.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -137,5 +138,38 @@ fn kernel_overlay_diff_round_trips_through_a_layer() {
     assert_eq!(
         fs::metadata(target.join("b")).unwrap().ino(),
         fs::metadata(target.join("b2")).unwrap().ino()
+    );
+}
+
+/// A file whose content changes while it is archived (here /proc/version
+/// bind-mounted into the layer: size 0 at lstat, bytes when read) stops
+/// the export with an error naming it, rather than a corrupt or wrong tar.
+#[test]
+fn a_file_changing_during_export_is_an_error() {
+    if !is_root() {
+        eprintln!("skipped: bind mounts need root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("layer");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("a"), b"fine").unwrap();
+    let victim = dir.join("status");
+    fs::write(&victim, b"").unwrap();
+    let bound = Command::new("mount")
+        .args(["--bind", "/proc/version"])
+        .arg(&victim)
+        .status()
+        .unwrap();
+    assert!(bound.success());
+    let _m = Mounted(victim.clone());
+    let err = write_diff_tar(&dir, &TarOptions::default(), std::io::sink()).unwrap_err();
+    assert!(
+        matches!(err, rbuild::layer::LayerError::FileChanged { ref path, .. } if *path == victim),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("changed while it was archived"),
+        "{err}"
     );
 }

@@ -29,12 +29,25 @@ struct PreparedMounts {
     key_parts: Vec<String>,
 }
 
+/// How a RUN starts: its argv, its text for history, and for a heredoc
+/// script with a `#!` line the script, which goes in on stdin.
+struct RunCommand {
+    argv: Vec<String>,
+    text: String,
+    stdin_script: Option<String>,
+}
+
 /// The argv of a RUN: shell form through SHELL, exec form as is, and a
-/// lone heredoc (`RUN <<EOF`) run as a script.
-fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), StepError> {
+/// lone heredoc (`RUN <<EOF`) run as a script — by its `#!` interpreter
+/// when it has one, as BuildKit does.
+fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
     let shell = crate::build::dispatch::shell_of(state);
     match &run.command {
-        Command::Exec(v) => Ok((v.clone(), serde_json::to_string(v).unwrap_or_default())),
+        Command::Exec(v) => Ok(RunCommand {
+            argv: v.clone(),
+            text: serde_json::to_string(v).unwrap_or_default(),
+            stdin_script: None,
+        }),
         Command::Shell(cmd) => {
             let mut script = cmd.clone();
             if let [only] = run.heredocs.as_slice() {
@@ -48,9 +61,29 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
                 {
                     // Unquoted delimiters leave expansion to the shell, as BuildKit.
                     let body = only.body();
+                    if let Some(line) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
+                        let mut argv: Vec<String> =
+                            line.split_whitespace().map(str::to_string).collect();
+                        if argv.is_empty() {
+                            return Err(StepError::Invalid(format!(
+                                "the heredoc script {:?} has an empty #! line",
+                                only.name
+                            )));
+                        }
+                        argv.push("/dev/stdin".to_string());
+                        return Ok(RunCommand {
+                            argv,
+                            text: body.clone(),
+                            stdin_script: Some(body),
+                        });
+                    }
                     let mut argv = shell.clone();
                     argv.push(body.clone());
-                    return Ok((argv, body));
+                    return Ok(RunCommand {
+                        argv,
+                        text: body,
+                        stdin_script: None,
+                    });
                 }
             }
             for h in &run.heredocs {
@@ -60,14 +93,22 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
             }
             let mut argv = shell;
             argv.push(script.clone());
-            Ok((argv, script))
+            Ok(RunCommand {
+                argv,
+                text: script,
+                stdin_script: None,
+            })
         }
     }
 }
 
 impl Executor<'_> {
     pub(crate) fn dispatch_run(&self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
-        let (argv, command_text) = run_argv(state, run)?;
+        let RunCommand {
+            argv,
+            text: command_text,
+            stdin_script,
+        } = run_argv(state, run)?;
         let mut mounts = self.prepare_mounts(state, &run.mounts)?;
         let mut history_args: Vec<(String, String)> = state
             .args
@@ -152,12 +193,26 @@ impl Executor<'_> {
             spec.network = network;
             spec.mounts = sandbox_mounts;
             spec.hostname = hostname;
+            let feeder = match stdin_script {
+                Some(script) => {
+                    let (reader, mut writer) = std::io::pipe()?;
+                    spec.stdio.stdin = Some(reader.into());
+                    Some(std::thread::spawn(move || {
+                        use std::io::Write;
+                        let _ = writer.write_all(script.as_bytes());
+                    }))
+                }
+                None => None,
+            };
             let prefixer = match &prefix {
                 Some(p) => Some(Prefixer::attach(&mut spec, p)?),
                 None => None,
             };
             let outcome = crate::sandbox::run(&spec);
             drop(spec);
+            if let Some(f) = feeder {
+                let _ = f.join();
+            }
             if let Some(p) = prefixer {
                 p.finish();
             }

@@ -75,7 +75,16 @@ pub fn build(
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
         });
     }
-    let context = SourceTree::open_context(req.context.clone(), file_path.as_deref())
+    // The context is walked from its real path: given as a relative path
+    // through a symlink, the walk saw no files and `COPY .` copied nothing.
+    let context_dir = req
+        .context
+        .canonicalize()
+        .map_err(|source| BuildError::Context {
+            path: req.context.clone(),
+            source,
+        })?;
+    let context = SourceTree::open_context(context_dir, file_path.as_deref())
         .map_err(|e| BuildError::Plan(e.to_string()))?;
     let platform = Platform::host();
     let build_args = BuildArgs::new(req.build_args.clone());
@@ -98,7 +107,7 @@ pub fn build(
     };
     let run_dir = runroot.join(format!("build-{}", std::process::id()));
     let lease = store.lease()?;
-    let stat_cache = StatCache::load(store.root().join("cache").join("context-stat.json"));
+    let stat_cache = StatCache::load(store.context_stat_cache_path());
     let stages = cf.stages.len();
     let ex = Executor {
         store,
@@ -351,6 +360,16 @@ impl Executor<'_> {
     fn base_state(&self, i: usize, stage: &Stage) -> Result<StageState, StepError> {
         let lexer = Lexer::new(self.cf.escape);
         let image = lexer.process_word(&stage.from.image, &self.global_env)?;
+        if let Some(platform) = &stage.from.platform {
+            let wanted = lexer.process_word(platform, &self.global_env)?;
+            let host = format!("{}/{}", self.platform.os, self.platform.architecture);
+            if !wanted.is_empty() && !wanted.starts_with(&host) {
+                self.out.warn(&format!(
+                    "{}:{}: FROM --platform={wanted}: rbuild builds for the host platform {host}; the flag is ignored",
+                    stage.from.origin.span.file, stage.from.origin.span.start.line
+                ));
+            }
+        }
         let mut key = Hasher::new();
         let (config, layers) = if image.eq_ignore_ascii_case("scratch") {
             key.update(b"scratch");

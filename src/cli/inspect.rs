@@ -1,6 +1,8 @@
 //! `rbuild inspect [--type image] [--format T] IMAGE`: the image as buildah
 //! prints it.
 
+use std::io::Write;
+
 use anyhow::{bail, Context};
 
 use super::GlobalOptions;
@@ -45,15 +47,14 @@ pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
         &manifest_bytes,
         &manifest.annotations,
     );
+    // Written, not println!'d: a closed pipe is an error to report, not a panic.
+    let mut out = std::io::stdout().lock();
     match &args.format {
         Some(fmt) => {
             let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
-            println!("{}", template.render_serialize(&inspect)?);
+            writeln!(out, "{}", template.render_serialize(&inspect)?)?;
         }
-        None => {
-            use std::io::Write;
-            std::io::stdout().write_all(&inspect.to_json())?;
-        }
+        None => out.write_all(&inspect.to_json())?,
     }
     Ok(0)
 }

@@ -68,6 +68,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Show an image's configuration and manifest.
     Inspect(inspect::InspectArgs),
+    /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
+    Parse(parse::ParseArgs),
     /// Remove dangling images and unused layers and blobs.
     Prune(prune::PruneArgs),
     /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
@@ -84,8 +86,6 @@ pub enum Command {
     /// Internal: drive the sandbox from tests.
     #[command(name = "__sandbox-test", hide = true)]
     SandboxTest(Box<sandbox_debug::SandboxTestArgs>),
-    /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
-    Parse(parse::ParseArgs),
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -108,13 +108,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Images(args) => images::run(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),
+        Command::Parse(args) => parse::run(args),
         Command::Push(args) => push::run(&cli.global, args),
         Command::Rmi(args) => rmi::run(&cli.global, args),
         Command::Tag(args) => tag::run(&cli.global, args),
         Command::Unshare(args) => unshare::run(args),
         Command::SandboxHelper => Ok(crate::sandbox::helper_main()),
         Command::SandboxTest(args) => sandbox_debug::run_test(*args),
-        Command::Parse(args) => parse::run(args),
     }
 }
 
@@ -134,8 +134,13 @@ fn report(err: &anyhow::Error) -> i32 {
         }
     }
     let mut message = format!("Error: {err}");
+    // Many errors already quote their cause in their own text: show each
+    // piece of the chain once.
     for cause in err.chain().skip(1) {
-        message.push_str(&format!(": {cause}"));
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
+        }
     }
     eprintln!("{message}");
     125
