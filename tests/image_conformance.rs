@@ -12,8 +12,8 @@ use rbuild::digest::{Digest, DigestWriter};
 use rbuild::image::config::ImageConfigBuilder;
 use rbuild::image::manifest::{ImageManifest, OciIndex, DOCKER_MANIFEST};
 use rbuild::image::{
-    export, BlobInfo, Compression, Destination, ExportOptions, ExportSource, Image, LayerRef,
-    ManifestFormat, Platform, SourceError, Timestamp,
+    export, BlobInfo, Compression, Destination, ExportOptions, ExportSource, Image, LayerBlob,
+    LayerRef, ManifestFormat, Platform, SourceError, Timestamp,
 };
 
 fn run(cmd: &mut Command) -> String {
@@ -186,7 +186,7 @@ impl ExportSource for OneLayer {
         _: usize,
         compression: Compression,
         out: &mut dyn Write,
-    ) -> Result<BlobInfo, SourceError> {
+    ) -> Result<LayerBlob, SourceError> {
         let mut w = DigestWriter::new(out);
         match compression {
             Compression::None => w.write_all(&self.tar)?,
@@ -198,7 +198,10 @@ impl ExportSource for OneLayer {
             Compression::Zstd => return Err("not used here".into()),
         }
         let (_, digest, size) = w.finish();
-        Ok(BlobInfo { digest, size })
+        Ok(LayerBlob {
+            diff_id: Digest::of(&self.tar),
+            blob: BlobInfo { digest, size },
+        })
     }
 }
 
@@ -268,4 +271,57 @@ fn manifests_match_skopeo_conversions() {
         String::from_utf8(fs::read(back.join("manifest.json")).unwrap()).unwrap(),
         String::from_utf8(fs::read(oci_dir.join("manifest.json")).unwrap()).unwrap()
     );
+}
+
+/// skopeo renders `inspect --format` with Go's text/template: the same
+/// templates over the same data give the same text with rbuild's renderer.
+#[test]
+fn templates_render_like_go_text_template() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let image = format!("{}:t", layout.display());
+    umoci(&["init", "--layout", &layout.to_string_lossy()]);
+    umoci(&["new", "--image", &image]);
+    umoci(&[
+        "config",
+        "--image",
+        &image,
+        "--config.env",
+        "A=1",
+        "--config.env",
+        "B=<2>",
+        "--config.label",
+        "x=<y>",
+        "--config.label",
+        "a.b=c d",
+    ]);
+    let target = format!("oci:{image}");
+    let data: serde_json::Value =
+        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", &target]))).unwrap();
+    let templates = [
+        "{{.Digest}} {{.Architecture}}/{{.Os}}",
+        "{{range .Env}}<{{.}}>{{end}}",
+        r#"{{index .Labels "x"}}|{{index .Labels "a.b"}}|{{index .Labels "nope"}}"#,
+        "{{.Layers}} {{.Labels}} {{.Env}} {{.RepoTags}}",
+        "{{len .Env}} {{len .Labels}}",
+        "{{if .Layers}}layers{{else}}no layers{{end}} {{if .Env}}env{{end}}",
+        r#"{{printf "%-8s|%q|%5s" .Os .Os "x"}}"#,
+        "{{with .Labels}}{{.x}}{{end}}{{with .Layers}}never{{else}}empty{{end}}",
+        "{{range .Labels}}[{{.}}]{{end}}",
+        "{{- .Os -}}  \n  {{- .Architecture}}",
+        "{{.Labels | len}}",
+    ];
+    for template in templates {
+        let go = run(Command::new("skopeo").args(["inspect", "--format", template, &target]));
+        let ours = rbuild::image::format::Template::parse(template)
+            .unwrap()
+            .render(&data)
+            .unwrap();
+        // skopeo adds a newline after the template output.
+        assert_eq!(
+            ours,
+            go.strip_suffix('\n').unwrap_or(&go),
+            "template {template:?}"
+        );
+    }
 }

@@ -13,7 +13,7 @@ use rbuild::image::config::ImageConfigBuilder;
 use rbuild::image::manifest::{OciIndex, ANNOTATION_REF_NAME, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
 use rbuild::image::{
     created_by, export, BlobInfo, Compression, Destination, ExportError, ExportOptions,
-    ExportSource, LayerRef, ManifestFormat, Platform, SourceError, Timestamp,
+    ExportSource, LayerBlob, LayerRef, ManifestFormat, Platform, SourceError, Timestamp,
 };
 
 /// An image held in memory: uncompressed layer tars, compressed on demand.
@@ -24,6 +24,8 @@ struct MemSource {
     cache: Vec<Option<(Compression, BlobInfo, PathBuf)>>,
     /// Pretend layer 0's diff ID is something else (a layer changed on disk).
     wrong_diff_id: bool,
+    /// Fail halfway through layer 1, as a dying disk or a killed compressor would.
+    fail_midway: bool,
 }
 
 impl ExportSource for MemSource {
@@ -50,9 +52,13 @@ impl ExportSource for MemSource {
         index: usize,
         compression: Compression,
         out: &mut dyn Write,
-    ) -> Result<BlobInfo, SourceError> {
+    ) -> Result<LayerBlob, SourceError> {
         let tar = &self.layers[index];
         let mut w = DigestWriter::new(out);
+        if self.fail_midway && index == 1 {
+            w.write_all(&tar[..tar.len() / 2])?;
+            return Err("the layer could not be read any further".into());
+        }
         match compression {
             Compression::None => w.write_all(tar)?,
             Compression::Gzip => {
@@ -67,7 +73,10 @@ impl ExportSource for MemSource {
             }
         }
         let (_, digest, size) = w.finish();
-        Ok(BlobInfo { digest, size })
+        Ok(LayerBlob {
+            diff_id: Digest::of(tar),
+            blob: BlobInfo { digest, size },
+        })
     }
 
     fn cached_layer_blob(
@@ -123,6 +132,10 @@ fn layer(entries: &[Entry<'_>]) -> Vec<u8> {
 }
 
 fn test_image() -> MemSource {
+    test_image_for(Platform::host())
+}
+
+fn test_image_for(platform: Platform) -> MemSource {
     let base = layer(&[
         ("bin/", None, 0o755, None),
         ("bin/hello", Some(b"#!/bin/sh\necho hello\n"), 0o755, None),
@@ -137,7 +150,7 @@ fn test_image() -> MemSource {
         ("etc/.wh.gone", Some(b""), 0o644, None),
     ]);
     let t = Timestamp::parse("2024-05-01T12:00:00Z").unwrap();
-    let mut b = ImageConfigBuilder::scratch(Platform::host());
+    let mut b = ImageConfigBuilder::scratch(platform);
     b.set_created(t);
     b.add_layer(
         Digest::of(&base),
@@ -159,6 +172,7 @@ fn test_image() -> MemSource {
         cache: vec![None, None],
         layers: vec![base, top],
         wrong_diff_id: false,
+        fail_midway: false,
     }
 }
 
@@ -304,12 +318,22 @@ fn oci_layout_is_read_by_skopeo_and_umoci_and_merges_refs() {
         inode,
         "an existing blob is not rewritten"
     );
-    let leftovers: Vec<_> = fs::read_dir(layout.join("blobs/sha256"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(&layout),
+        vec!["blobs", "index.json", "oci-layout"],
+        "no temp files left"
+    );
+    assert!(names(&layout.join("blobs/sha256"))
+        .iter()
+        .all(|n| n.len() == 64));
 
     // skopeo copies the layout to a dir: image.
     let copied = tmp.path().join("copied");
@@ -450,7 +474,8 @@ fn cached_blobs_are_copied_and_checked() {
             Compression::Gzip,
             &mut fs::File::create(&cached).unwrap(),
         )
-        .unwrap();
+        .unwrap()
+        .blob;
     src.cache[0] = Some((Compression::Gzip, info, cached.clone()));
     let layout = tmp.path().join("layout");
     let exported = export(
@@ -596,4 +621,174 @@ fn parallel_exports_into_one_layout_keep_every_ref() {
     let mut refs = index_refs(&layout);
     refs.sort();
     assert_eq!(refs, vec!["r0", "r1", "r2", "r3"]);
+}
+
+#[test]
+fn multi_platform_index_is_read_by_skopeo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let amd = test_image_for(Platform {
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        ..Platform::default()
+    });
+    let arm = test_image_for(Platform {
+        architecture: "arm64".into(),
+        os: "linux".into(),
+        variant: "v8".into(),
+        ..Platform::default()
+    });
+    let images: Vec<(&dyn ExportSource, Platform)> = vec![
+        (&amd, amd_platform()),
+        (
+            &arm,
+            Platform {
+                architecture: "arm64".into(),
+                os: "linux".into(),
+                variant: "v8".into(),
+                ..Platform::default()
+            },
+        ),
+    ];
+    for (format, spec) in [
+        (
+            ManifestFormat::Oci,
+            format!("oci:{}:multi", tmp.path().join("layout").display()),
+        ),
+        (
+            ManifestFormat::Docker,
+            format!(
+                "oci-archive:{}:multi",
+                tmp.path().join("list.tar").display()
+            ),
+        ),
+    ] {
+        let options = ExportOptions {
+            format,
+            ..ExportOptions::default()
+        };
+        let exported =
+            rbuild::image::export_index(&images, &dest(&spec), &options, &mut |_| {}).unwrap();
+        assert_eq!(exported.images.len(), 2);
+        let raw: serde_json::Value =
+            serde_json::from_str(&skopeo(&["inspect", "--raw", &spec])).unwrap();
+        // An OCI layout holds OCI indexes whatever format was asked for.
+        assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+        assert_eq!(
+            raw["manifests"][0]["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(raw["manifests"][1]["platform"]["architecture"], "arm64");
+        assert_eq!(raw["manifests"][1]["platform"]["variant"], "v8");
+        // skopeo picks the instance for the platform asked for.
+        let arm_info: serde_json::Value = serde_json::from_str(&skopeo(&[
+            "--override-arch",
+            "arm64",
+            "--override-variant",
+            "v8",
+            "inspect",
+            &spec,
+        ]))
+        .unwrap();
+        // skopeo reports the digest of what the reference names: the index.
+        assert_eq!(arm_info["Digest"], exported.digest.to_string());
+        assert_eq!(arm_info["Architecture"], "arm64");
+        // And copies every instance.
+        let all = tmp
+            .path()
+            .join(format!("all-{}", format!("{format:?}").to_lowercase()));
+        skopeo(&["copy", "--all", &spec, &format!("oci:{}:x", all.display())]);
+    }
+    // dir: and docker-archive: hold one image.
+    let err = rbuild::image::export_index(
+        &images,
+        &dest(&format!("dir:{}", tmp.path().join("d").display())),
+        &ExportOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("oci: and oci-archive: only"),
+        "{err}"
+    );
+}
+
+fn amd_platform() -> Platform {
+    Platform {
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        ..Platform::default()
+    }
+}
+
+#[test]
+fn oci_layouts_always_hold_oci_manifests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = test_image();
+    let spec = format!("oci:{}:d", tmp.path().join("layout").display());
+    let options = ExportOptions {
+        format: ManifestFormat::Docker,
+        ..ExportOptions::default()
+    };
+    let exported = export(&src, &dest(&spec), &options).unwrap();
+    assert_eq!(exported.manifest.format, ManifestFormat::Oci);
+    let raw: serde_json::Value =
+        serde_json::from_str(&skopeo(&["inspect", "--raw", &spec])).unwrap();
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+#[test]
+fn a_failed_export_leaves_nothing_half_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut src = test_image();
+    src.fail_midway = true;
+    for (i, spec) in [
+        format!("oci:{}:x", tmp.path().join("layout").display()),
+        format!("oci-archive:{}", tmp.path().join("a.tar").display()),
+        format!("docker-archive:{}", tmp.path().join("d.tar").display()),
+        format!("dir:{}", tmp.path().join("dir").display()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let options = opts(if i == 2 {
+            Compression::None
+        } else {
+            Compression::Gzip
+        });
+        let err = export(&src, &dest(spec), &options).unwrap_err();
+        assert!(
+            err.to_string().contains("could not be read any further"),
+            "{spec}: {err}"
+        );
+    }
+    // The layout has the first layer's blob (complete, named by its
+    // digest) and nothing else: no index entry, no temp file.
+    let layout = tmp.path().join("layout");
+    assert!(!layout.join("index.json").exists());
+    let blobs: Vec<_> = fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(blobs.len(), 1);
+    let bytes = fs::read(&blobs[0]).unwrap();
+    assert_eq!(
+        blobs[0].file_name().unwrap().to_string_lossy(),
+        Digest::of(&bytes).hex()
+    );
+    assert!(!layout.read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".tmp")));
+    // No archive appears, and no temp file stays beside where it would be.
+    let mut left: Vec<String> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["dir", "layout"]);
+    assert!(!tmp.path().join("dir/manifest.json").exists());
 }

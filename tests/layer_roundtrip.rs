@@ -70,6 +70,12 @@ fn upper_dir(root: &Path) {
         fs::hard_link(root.join("gone"), root.join("etc/gone-too")).unwrap();
         mknod(&root.join("null"), libc::S_IFCHR | 0o666, 1, 3);
         std::os::unix::fs::lchown(root.join("etc/app/config"), Some(1000), Some(1001)).unwrap();
+        // File capabilities (v2): permitted = CAP_DAC_OVERRIDE | CAP_FOWNER =
+        // 0x0a, a '\n' byte inside a PAX record.
+        let mut cap = 0x0200_0001u32.to_le_bytes().to_vec();
+        cap.extend_from_slice(&[0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        fs::write(root.join("ping"), b"elf").unwrap();
+        xattr::set(root.join("ping"), "security.capability", &cap).unwrap();
     }
     // fuse-overlayfs whiteout form.
     fs::write(root.join("etc/.wh.removed"), b"").unwrap();
@@ -202,6 +208,11 @@ fn diff_maps_overlay_to_oci_and_round_trips_bit_for_bit() {
     if is_root() {
         let cfg = fs::metadata(dest.join("etc/app/config")).unwrap();
         assert_eq!((cfg.uid(), cfg.gid()), (1000, 1001));
+        let cap = xattr::get(dest.join("ping"), "security.capability").unwrap();
+        assert_eq!(
+            cap,
+            xattr::get(upper.join("ping"), "security.capability").unwrap()
+        );
         assert_eq!(stats.whiteouts, 3);
     }
     assert_eq!(
@@ -370,6 +381,7 @@ fn umoci_unpacks_gzip_and_skopeo_decompresses_zstd() {
     // gzip → umoci unpack.
     let mut gz = Vec::new();
     let exported = export_layer_threads(&dir, &opts, Compression::Gzip, 2, &mut gz).unwrap();
+    assert_eq!(exported.diff_id, Digest::of(&tar_bytes));
     let layout = tmp.path().join("oci-gz");
     oci_layout(&layout, &gz, &exported);
     let bundle = tmp.path().join("bundle");
@@ -390,29 +402,41 @@ fn umoci_unpacks_gzip_and_skopeo_decompresses_zstd() {
         Path::new("bin/tool")
     );
 
-    // zstd → skopeo copy --dest-decompress gives back the tar.
-    let mut zst = Vec::new();
-    let exported = export_layer_threads(&dir, &opts, Compression::Zstd, 2, &mut zst).unwrap();
-    let layout = tmp.path().join("oci-zstd");
-    oci_layout(&layout, &zst, &exported);
-    let out = tmp.path().join("dir-out");
-    run(Command::new("skopeo")
-        .args(["copy", "--dest-decompress"])
-        .arg(format!("oci:{}:t", layout.display()))
-        .arg(format!("dir:{}", out.display())));
-    let mut found = false;
-    for entry in fs::read_dir(&out).unwrap() {
-        let mut bytes = Vec::new();
-        fs::File::open(entry.unwrap().path())
-            .unwrap()
-            .read_to_end(&mut bytes)
-            .unwrap();
-        found |= bytes == tar_bytes;
+    // zstd and gzip → skopeo (Go's decompressors) copy --dest-decompress
+    // gives back the tar. A random file makes gzip store some segments raw.
+    let mut x: u64 = 99;
+    let random: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (x >> 56) as u8
+        })
+        .collect();
+    fs::write(dir.join("random"), &random).unwrap();
+    let tar_bytes = tar_of(&dir, &opts);
+    for compression in [Compression::Zstd, Compression::Gzip] {
+        let mut blob = Vec::new();
+        let exported = export_layer_threads(&dir, &opts, compression, 2, &mut blob).unwrap();
+        let layout = tmp.path().join(format!("oci-{compression}"));
+        oci_layout(&layout, &blob, &exported);
+        let out = tmp.path().join(format!("dir-out-{compression}"));
+        run(Command::new("skopeo")
+            .args(["copy", "--dest-decompress"])
+            .arg(format!("oci:{}:t", layout.display()))
+            .arg(format!("dir:{}", out.display())));
+        let mut found = false;
+        for entry in fs::read_dir(&out).unwrap() {
+            let mut bytes = Vec::new();
+            fs::File::open(entry.unwrap().path())
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
+            found |= bytes == tar_bytes;
+        }
+        assert!(
+            found,
+            "skopeo did not decompress the {compression} layer to the original tar"
+        );
     }
-    assert!(
-        found,
-        "skopeo did not decompress the zstd layer to the original tar"
-    );
 }
 
 /// Inside a user namespace (as a rootless build runs), whiteouts can be
@@ -473,4 +497,86 @@ fn extraction_in_a_user_namespace_keeps_whiteouts_and_skips_devices() {
     assert!(std::os::unix::fs::FileTypeExt::is_char_device(&wh.file_type()) && wh.rdev() == 0);
     assert!(!dest.join("null").exists());
     assert_eq!(fs::read(dest.join("file")).unwrap(), b"x");
+}
+
+/// A plain unprivileged user (no user namespace, single-id rootless mode)
+/// can still extract a layer: Linux >= 5.8 lets anyone make the 0/0
+/// whiteout device, device nodes are skipped with a warning, and owners are
+/// left alone when not preserved.
+#[test]
+fn unprivileged_extraction_makes_whiteouts_and_skips_devices() {
+    if std::env::var_os("RBUILD_LAYER_UNPRIV_CHILD").is_some() {
+        let src = std::env::var_os("RBUILD_LAYER_SRC").unwrap();
+        let dest = std::env::var_os("RBUILD_LAYER_DEST").unwrap();
+        let stats = extract_layer(
+            fs::File::open(src).unwrap(),
+            Path::new(&dest),
+            &ExtractOptions {
+                preserve_owners: false,
+            },
+        )
+        .unwrap();
+        assert_eq!((stats.whiteouts, stats.devices_skipped), (1, 1));
+        // With owners preserved, the foreign owner is a clear error.
+        let err = extract_layer(
+            fs::File::open(std::env::var_os("RBUILD_LAYER_SRC").unwrap()).unwrap(),
+            &Path::new(&dest).join("again"),
+            &ExtractOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, rbuild::layer::LayerError::Chown { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("/etc/subuid"), "{err}");
+        return;
+    }
+    let has_user = Command::new("id")
+        .arg("rbtest")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !is_root() || !has_user {
+        eprintln!("skipped: needs root and the rbtest user");
+        return;
+    }
+    // A world-readable copy of this test binary, run as rbtest.
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let exe = tmp.path().join("tests");
+    fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let layer = tmp.path().join("layer");
+    fs::create_dir(&layer).unwrap();
+    mknod(&layer.join("deleted"), libc::S_IFCHR, 0, 0);
+    mknod(&layer.join("null"), libc::S_IFCHR | 0o666, 1, 3);
+    fs::write(layer.join("owned"), b"x").unwrap();
+    std::os::unix::fs::lchown(layer.join("owned"), Some(4242), Some(4242)).unwrap();
+    let src = tmp.path().join("layer.tar");
+    fs::write(&src, tar_of(&layer, &TarOptions::default())).unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o644)).unwrap();
+    let dest = tmp.path().join("dest");
+    let out = Command::new("runuser")
+        .args(["-u", "rbtest", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "unprivileged_extraction_makes_whiteouts_and_skips_devices",
+            "--nocapture",
+        ])
+        .env("RBUILD_LAYER_UNPRIV_CHILD", "1")
+        .env("RBUILD_LAYER_SRC", &src)
+        .env("RBUILD_LAYER_DEST", &dest)
+        .env("HOME", tmp.path())
+        .env("XDG_RUNTIME_DIR", tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wh = fs::symlink_metadata(dest.join("deleted")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&wh.file_type()) && wh.rdev() == 0);
+    assert!(!dest.join("null").exists());
 }

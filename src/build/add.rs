@@ -343,7 +343,7 @@ fn write_sparse(mut data: impl Read, out: &mut File, realsize: u64) -> io::Resul
     io::copy(&mut (&mut data).take(pad), &mut io::sink())?;
     let mut written = 0;
     for (offset, size) in chunks {
-        if offset.checked_add(size).map_or(true, |end| end > realsize) {
+        if offset.checked_add(size).is_none_or(|end| end > realsize) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "sparse chunk past the file's end",

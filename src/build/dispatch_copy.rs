@@ -78,12 +78,15 @@ impl Executor<'_> {
     ) -> Result<Origin, StepError> {
         let name = state.expand(from)?;
         let (layers, label) = if let Some(i) = find_stage(&self.cf, &name, stage_index) {
-            let result = self.stage_result(i)
+            let result = self
+                .stage_result(i)
                 .ok_or_else(|| StepError::Invalid(format!("stage {name:?} was not built")))?;
             (result.layers.clone(), format!("stage {name:?}"))
         } else {
             let rec = lookup_image(self.store, &name).map_err(|e| {
-                StepError::Invalid(format!("--from={name}: no stage or image by that name: {e}"))
+                StepError::Invalid(format!(
+                    "--from={name}: no stage or image by that name: {e}"
+                ))
             })?;
             self.lease.protect_image(&rec.id)?;
             (rec.layers, format!("image {name:?}"))
@@ -117,11 +120,7 @@ impl Executor<'_> {
             workdir: PathBuf::from(&state.config.image().config.working_dir),
             preserve_ownership_from_source: copy.from.is_some(),
         };
-        let chown = copy
-            .chown
-            .as_deref()
-            .map(|c| state.expand(c))
-            .transpose()?;
+        let chown = copy.chown.as_deref().map(|c| state.expand(c)).transpose()?;
         self.copy_step(
             state,
             "COPY",
@@ -142,9 +141,10 @@ impl Executor<'_> {
         let checksum = match &add.checksum {
             Some(c) => {
                 let c = state.expand(c)?;
-                Some(c.parse::<Digest>().map_err(|e| {
-                    StepError::Invalid(format!("--checksum={c}: {e}"))
-                })?)
+                Some(
+                    c.parse::<Digest>()
+                        .map_err(|e| StepError::Invalid(format!("--checksum={c}: {e}")))?,
+                )
             }
             None => None,
         };
@@ -156,11 +156,7 @@ impl Executor<'_> {
             workdir: PathBuf::from(&state.config.image().config.working_dir),
             preserve_ownership_from_source: false,
         };
-        let chown = add
-            .chown
-            .as_deref()
-            .map(|c| state.expand(c))
-            .transpose()?;
+        let chown = add.chown.as_deref().map(|c| state.expand(c)).transpose()?;
         let tree = self.context.clone();
         self.copy_step(
             state,
@@ -204,9 +200,9 @@ impl Executor<'_> {
             }
             Some(dir)
         };
-        let heredoc_tree = heredoc_dir.as_ref().map(|d| {
-            SourceTree::context(d.path().to_path_buf(), Default::default())
-        });
+        let heredoc_tree = heredoc_dir
+            .as_ref()
+            .map(|d| SourceTree::context(d.path().to_path_buf(), Default::default()));
         let heredoc_names: Vec<String> = sources.heredocs.iter().map(|h| h.name.clone()).collect();
 
         // The cache key covers the bytes, modes and owners of every source.

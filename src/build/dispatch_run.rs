@@ -29,22 +29,61 @@ struct PreparedMounts {
     key_parts: Vec<String>,
 }
 
+/// How a RUN starts: its argv, its text for history, and for a heredoc
+/// script with a `#!` line the script, which goes in on stdin.
+struct RunCommand {
+    argv: Vec<String>,
+    text: String,
+    stdin_script: Option<String>,
+}
+
 /// The argv of a RUN: shell form through SHELL, exec form as is, and a
-/// lone heredoc (`RUN <<EOF`) run as a script.
-fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), StepError> {
+/// lone heredoc (`RUN <<EOF`) run as a script — by its `#!` interpreter
+/// when it has one, as BuildKit does.
+fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
     let shell = crate::build::dispatch::shell_of(state);
     match &run.command {
-        Command::Exec(v) => Ok((v.clone(), serde_json::to_string(v).unwrap_or_default())),
+        Command::Exec(v) => Ok(RunCommand {
+            argv: v.clone(),
+            text: serde_json::to_string(v).unwrap_or_default(),
+            stdin_script: None,
+        }),
         Command::Shell(cmd) => {
             let mut script = cmd.clone();
             if let [only] = run.heredocs.as_slice() {
                 let word = cmd.trim();
-                if word.starts_with("<<") && word.trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == only.name {
+                if word.starts_with("<<")
+                    && word
+                        .trim_start_matches("<<")
+                        .trim_start_matches('-')
+                        .trim_matches(|c| c == '"' || c == '\'')
+                        == only.name
+                {
                     // Unquoted delimiters leave expansion to the shell, as BuildKit.
                     let body = only.body();
+                    if let Some(line) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
+                        let mut argv: Vec<String> =
+                            line.split_whitespace().map(str::to_string).collect();
+                        if argv.is_empty() {
+                            return Err(StepError::Invalid(format!(
+                                "the heredoc script {:?} has an empty #! line",
+                                only.name
+                            )));
+                        }
+                        argv.push("/dev/stdin".to_string());
+                        return Ok(RunCommand {
+                            argv,
+                            text: body.clone(),
+                            stdin_script: Some(body),
+                        });
+                    }
                     let mut argv = shell.clone();
                     argv.push(body.clone());
-                    return Ok((argv, body));
+                    return Ok(RunCommand {
+                        argv,
+                        text: body,
+                        stdin_script: None,
+                    });
                 }
             }
             for h in &run.heredocs {
@@ -54,14 +93,22 @@ fn run_argv(state: &StageState, run: &Run) -> Result<(Vec<String>, String), Step
             }
             let mut argv = shell;
             argv.push(script.clone());
-            Ok((argv, script))
+            Ok(RunCommand {
+                argv,
+                text: script,
+                stdin_script: None,
+            })
         }
     }
 }
 
 impl Executor<'_> {
     pub(crate) fn dispatch_run(&self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
-        let (argv, command_text) = run_argv(state, run)?;
+        let RunCommand {
+            argv,
+            text: command_text,
+            stdin_script,
+        } = run_argv(state, run)?;
         let mut mounts = self.prepare_mounts(state, &run.mounts)?;
         let mut history_args: Vec<(String, String)> = state
             .args
@@ -114,10 +161,23 @@ impl Executor<'_> {
         };
         let hostname = key.hex()[..12].to_string();
         let sandbox_mounts = std::mem::take(&mut mounts.mounts);
+        let prefix = self.parallel.then(|| {
+            format!(
+                "[{}] ",
+                crate::build::plan::stage_label(&self.cf, state.index)
+            )
+        });
         let ctx = self.layer_context();
         let result = ctx.run_step(state, key, &created_by, |merged: &Path| {
             let rootfs = Rootfs::new(merged.to_path_buf());
-            let user = resolve_user(&rootfs, if user_spec.is_empty() { "0" } else { &user_spec })?;
+            let user = resolve_user(
+                &rootfs,
+                if user_spec.is_empty() {
+                    "0"
+                } else {
+                    &user_spec
+                },
+            )?;
             if !env.iter().any(|(k, _)| k == "HOME") {
                 env.push(("HOME".to_string(), user.home.display().to_string()));
             }
@@ -133,7 +193,30 @@ impl Executor<'_> {
             spec.network = network;
             spec.mounts = sandbox_mounts;
             spec.hostname = hostname;
-            let outcome = crate::sandbox::run(&spec)?;
+            let feeder = match stdin_script {
+                Some(script) => {
+                    let (reader, mut writer) = std::io::pipe()?;
+                    spec.stdio.stdin = Some(reader.into());
+                    Some(std::thread::spawn(move || {
+                        use std::io::Write;
+                        let _ = writer.write_all(script.as_bytes());
+                    }))
+                }
+                None => None,
+            };
+            let prefixer = match &prefix {
+                Some(p) => Some(Prefixer::attach(&mut spec, p)?),
+                None => None,
+            };
+            let outcome = crate::sandbox::run(&spec);
+            drop(spec);
+            if let Some(f) = feeder {
+                let _ = f.join();
+            }
+            if let Some(p) = prefixer {
+                p.finish();
+            }
+            let outcome = outcome?;
             if crate::sandbox::interrupted().is_some() {
                 return Err(StepError::Invalid("interrupted".to_string()));
             }
@@ -289,7 +372,9 @@ impl Executor<'_> {
                     .and_then(|t| Path::new(t).file_name())
                     .map(|n| n.to_string_lossy().into_owned())
             })
-            .ok_or_else(|| StepError::Invalid("--mount=type=secret needs id= or target=".to_string()))?;
+            .ok_or_else(|| {
+                StepError::Invalid("--mount=type=secret needs id= or target=".to_string())
+            })?;
         let Some(secret) = self.req.secrets.iter().find(|s| s.id == id) else {
             if spec.required {
                 return Err(StepError::Invalid(format!(
@@ -302,14 +387,22 @@ impl Executor<'_> {
             SecretSource::File(path) => path.clone(),
             SecretSource::Env(var) => {
                 let value = std::env::var_os(var).ok_or_else(|| {
-                    StepError::Invalid(format!("secret {id:?}: environment variable {var} is not set"))
+                    StepError::Invalid(format!(
+                        "secret {id:?}: environment variable {var} is not set"
+                    ))
                 })?;
                 let dir = tempfile::Builder::new()
                     .prefix("secret-")
                     .tempdir_in(self.run_dir_ready()?)?;
                 let file = dir.path().join("value");
-                fs::write(&file, std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()))?;
-                fs::set_permissions(&file, fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)))?;
+                fs::write(
+                    &file,
+                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
+                )?;
+                fs::set_permissions(
+                    &file,
+                    fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)),
+                )?;
                 out.temp.push(dir);
                 file
             }
@@ -333,6 +426,53 @@ impl Executor<'_> {
             target,
         });
         Ok(())
+    }
+}
+
+/// Copies a step's stdout and stderr to ours line by line with a stage
+/// prefix, so stages running at once stay readable.
+struct Prefixer {
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Prefixer {
+    fn attach(spec: &mut RunSpec, prefix: &str) -> Result<Prefixer, StepError> {
+        let mut threads = Vec::new();
+        for to_stderr in [false, true] {
+            let (reader, writer) = std::io::pipe()?;
+            let fd: std::os::fd::OwnedFd = writer.into();
+            if to_stderr {
+                spec.stdio.stderr = Some(fd);
+            } else {
+                spec.stdio.stdout = Some(fd);
+            }
+            let prefix = prefix.to_string();
+            threads.push(std::thread::spawn(move || {
+                use std::io::{BufRead, Write};
+                for line in std::io::BufReader::new(reader)
+                    .split(b'\n')
+                    .map_while(Result::ok)
+                {
+                    let mut text = prefix.clone().into_bytes();
+                    text.extend_from_slice(&line);
+                    text.push(b'\n');
+                    if to_stderr {
+                        let _ = std::io::stderr().lock().write_all(&text);
+                    } else {
+                        let _ = std::io::stdout().lock().write_all(&text);
+                    }
+                }
+            }));
+        }
+        Ok(Prefixer { threads })
+    }
+
+    /// Waits until the step's output is all copied (the write ends are
+    /// closed when the step and its spec are gone).
+    fn finish(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
     }
 }
 

@@ -3,10 +3,10 @@
 //! image. One `dispatch_*` function per kind of instruction lives in the
 //! `dispatch` files, as BuildKit's `convert.go` does.
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Mutex, MutexGuard};
 
 use crate::build::args::{platform_args, BuildArgs};
@@ -50,15 +50,24 @@ pub struct Executor<'a> {
     pub run_dir: PathBuf,
     pub stat_cache: Mutex<StatCache>,
     pub results: Mutex<Vec<Option<StageResult>>>,
+    /// Several stages may run at once: RUN output lines get a stage prefix.
+    pub parallel: bool,
 }
 
 /// Builds `req` into an image in `store`; `runroot` holds mount points.
-pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildOutcome, BuildError> {
+pub fn build(
+    store: &Store,
+    runroot: &Path,
+    req: &BuildRequest,
+) -> Result<BuildOutcome, BuildError> {
     let out = Output { quiet: req.quiet };
     let (text, file_label, file_path) = read_containerfile(req)?;
     let cf = containerfile::parse(&text, &file_label)?;
     for w in &cf.warnings {
-        out.warn(&format!("{}:{}: {}", w.span.file, w.span.start.line, w.message));
+        out.warn(&format!(
+            "{}:{}: {}",
+            w.span.file, w.span.start.line, w.message
+        ));
     }
     if !req.context.is_dir() {
         return Err(BuildError::Context {
@@ -66,11 +75,20 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
         });
     }
-    let context = SourceTree::open_context(req.context.clone(), file_path.as_deref())
+    // The context is walked from its real path: given as a relative path
+    // through a symlink, the walk saw no files and `COPY .` copied nothing.
+    let context_dir = req
+        .context
+        .canonicalize()
+        .map_err(|source| BuildError::Context {
+            path: req.context.clone(),
+            source,
+        })?;
+    let context = SourceTree::open_context(context_dir, file_path.as_deref())
         .map_err(|e| BuildError::Plan(e.to_string()))?;
     let platform = Platform::host();
     let build_args = BuildArgs::new(req.build_args.clone());
-    let global_env = global_args(&cf, &build_args, &platform)?;
+    let mut global_env = global_args(&cf, &build_args, &platform)?;
 
     let lexer = Lexer::new(cf.escape);
     let expand_global = |w: &str| {
@@ -79,6 +97,8 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
             .unwrap_or_else(|_| w.to_string())
     };
     let plan = plan(&cf, req.target.as_deref(), &expand_global).map_err(BuildError::Plan)?;
+    // Like the platform args: usable once a stage declares `ARG TARGETSTAGE`.
+    global_env.set("TARGETSTAGE", &stage_label(&cf, plan.target));
 
     let created = match req.timestamp {
         Some(t) => Timestamp::from_unix(t)
@@ -87,7 +107,7 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
     };
     let run_dir = runroot.join(format!("build-{}", std::process::id()));
     let lease = store.lease()?;
-    let stat_cache = StatCache::load(store.root().join("cache").join("context-stat.json"));
+    let stat_cache = StatCache::load(store.context_stat_cache_path());
     let stages = cf.stages.len();
     let ex = Executor {
         store,
@@ -104,6 +124,7 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
         run_dir: run_dir.clone(),
         stat_cache: Mutex::new(stat_cache),
         results: Mutex::new(vec![None; stages]),
+        parallel: plan.needed.len() > 1 && req.jobs > 1,
         cf,
     };
     for i in &plan.skipped {
@@ -122,9 +143,7 @@ pub fn build(store: &Store, runroot: &Path, req: &BuildRequest) -> Result<BuildO
     Ok(outcome)
 }
 
-fn read_containerfile(
-    req: &BuildRequest,
-) -> Result<(String, String, Option<PathBuf>), BuildError> {
+fn read_containerfile(req: &BuildRequest) -> Result<(String, String, Option<PathBuf>), BuildError> {
     let path = match &req.containerfile {
         Some(ContainerfileSource::Stdin(text)) => {
             return Ok((text.clone(), "stdin".to_string(), None))
@@ -198,8 +217,11 @@ impl Executor<'_> {
     /// done, at most `--jobs` at a time.
     fn run_stages(&self, needed: &[usize]) -> Result<(), BuildError> {
         let count = needed.len();
-        let position: HashMap<usize, usize> =
-            needed.iter().enumerate().map(|(n, &i)| (i, n + 1)).collect();
+        let position: HashMap<usize, usize> = needed
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| (i, n + 1))
+            .collect();
         let lexer = Lexer::new(self.cf.escape);
         let expand = |w: &str| {
             lexer
@@ -275,6 +297,7 @@ impl Executor<'_> {
         let mut state = self
             .base_state(i, &stage)
             .map_err(|e| self.step_error(&stage.from.origin, e))?;
+        let base_layers = state.layers.len();
         let triggers = state.config.take_onbuild();
         for trigger in triggers {
             self.run_trigger(&mut state, &trigger, &stage)?;
@@ -289,6 +312,7 @@ impl Executor<'_> {
         }
         Ok(StageResult {
             config: state.config.image().clone(),
+            base_layers,
             layers: state.layers,
             cache_key: state.cache_key,
         })
@@ -309,8 +333,11 @@ impl Executor<'_> {
             )
         })?;
         for inst in &parsed.stages[0].instructions {
-            self.out
-                .step((1, 1), (1, 1), &format!("ONBUILD {}", inst.origin().original));
+            self.out.step(
+                (1, 1),
+                (1, 1),
+                &format!("ONBUILD {}", inst.origin().original),
+            );
             self.dispatch(state, inst)
                 .map_err(|e| self.step_error(&stage.from.origin, e))?;
         }
@@ -333,10 +360,23 @@ impl Executor<'_> {
     fn base_state(&self, i: usize, stage: &Stage) -> Result<StageState, StepError> {
         let lexer = Lexer::new(self.cf.escape);
         let image = lexer.process_word(&stage.from.image, &self.global_env)?;
+        if let Some(platform) = &stage.from.platform {
+            let wanted = lexer.process_word(platform, &self.global_env)?;
+            let host = format!("{}/{}", self.platform.os, self.platform.architecture);
+            if !wanted.is_empty() && !wanted.starts_with(&host) {
+                self.out.warn(&format!(
+                    "{}:{}: FROM --platform={wanted}: rbuild builds for the host platform {host}; the flag is ignored",
+                    stage.from.origin.span.file, stage.from.origin.span.start.line
+                ));
+            }
+        }
         let mut key = Hasher::new();
         let (config, layers) = if image.eq_ignore_ascii_case("scratch") {
             key.update(b"scratch");
-            (ImageConfigBuilder::scratch(self.platform.clone()), Vec::new())
+            (
+                ImageConfigBuilder::scratch(self.platform.clone()),
+                Vec::new(),
+            )
         } else if let Some(dep) = find_stage(&self.cf, &image, i) {
             let base = self
                 .stage_result(dep)
@@ -355,9 +395,7 @@ impl Executor<'_> {
                 .map_err(|e| StepError::Invalid(format!("the config of {image}: {e}")))?;
             (ImageConfigBuilder::from_base(config), rec.layers.clone())
         };
-        let mut args = crate::build::args::ArgScope::default();
-        // TARGETSTAGE-style automatic args are only visible once declared.
-        let _ = &mut args;
+        let args = crate::build::args::ArgScope::default();
         Ok(StageState {
             index: i,
             config,
@@ -374,6 +412,24 @@ impl Executor<'_> {
         let result = self
             .stage_result(target)
             .ok_or_else(|| BuildError::Plan("the target stage was not built".to_string()))?;
+        let mut result = result;
+        if self.req.squash || self.req.squash_all {
+            let squashed = crate::build::squash::squash(
+                self.store,
+                &self.lease,
+                &self.mounts_dir,
+                &result.layers,
+                result.base_layers,
+                self.req.squash_all,
+            )
+            .map_err(|e| BuildError::Plan(format!("squashing the layers: {e}")))?;
+            if squashed != result.layers {
+                let kept = squashed.len() - 1;
+                let top = self.store.layer_meta(&squashed[kept])?.diff_id;
+                crate::build::squash::squash_config(&mut result.config, kept, top);
+                result.layers = squashed;
+            }
+        }
         let mut builder = ImageConfigBuilder::from_base(result.config);
         for (k, v) in &self.req.labels {
             builder.set_label(k, v);
@@ -398,7 +454,19 @@ impl Executor<'_> {
             if let Some(top) = result.layers.last() {
                 h.update(top.digest().hex().as_bytes());
             }
-            h.update(format!("{:?}", (&self.req.labels, self.req.timestamp, format)).as_bytes());
+            h.update(
+                format!(
+                    "{:?}",
+                    (
+                        &self.req.labels,
+                        self.req.timestamp,
+                        format,
+                        self.req.squash,
+                        self.req.squash_all
+                    )
+                )
+                .as_bytes(),
+            );
             h.finish()
         };
         let cached = if use_cache {

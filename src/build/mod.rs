@@ -8,22 +8,23 @@ pub mod request;
 
 pub use request::BuildRequest;
 pub mod add;
+pub mod args;
 pub mod context;
 pub mod copy;
 pub mod copy_digest;
-pub mod glob;
-pub mod ignore;
-pub mod userdb;
-pub mod args;
 mod dispatch;
 mod dispatch_copy;
 mod dispatch_run;
 pub mod error;
 pub mod executor;
+pub mod glob;
+pub mod ignore;
 pub mod output;
 pub mod plan;
+pub mod squash;
 pub mod stage;
 pub mod step;
+pub mod userdb;
 
 pub use error::{BuildError, StepError};
 pub use executor::{build, write_image, BuildOutcome};

@@ -71,7 +71,9 @@ pub fn plan(
             todo.push(dep);
         }
     }
-    let skipped = (0..cf.stages.len()).filter(|i| !needed.contains(i)).collect();
+    let skipped = (0..cf.stages.len())
+        .filter(|i| !needed.contains(i))
+        .collect();
     Ok(Plan {
         target,
         needed: needed.into_iter().collect(),

@@ -70,4 +70,8 @@ pub struct BuildRequest {
     pub network: NetworkMode,
     pub secrets: Vec<SecretSpec>,
     pub jobs: usize,
+    /// `--squash`: the new layers of the target stage become one.
+    pub squash: bool,
+    /// `--squash-all`: the whole image becomes one layer.
+    pub squash_all: bool,
 }

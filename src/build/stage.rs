@@ -13,6 +13,8 @@ use crate::store::ChainId;
 pub struct StageResult {
     pub config: Image,
     pub layers: Vec<ChainId>,
+    /// How many of `layers` came from the base image (for `--squash`).
+    pub base_layers: usize,
     /// The last cache key of the stage (the base of stages built FROM it).
     pub cache_key: Digest,
 }

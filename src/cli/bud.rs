@@ -65,6 +65,12 @@ pub struct BudArgs {
     /// Stages to run at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Squash the layers this build adds into one.
+    #[arg(long, conflicts_with = "squash_all")]
+    pub squash: bool,
+    /// Squash the whole image, base included, into one layer.
+    #[arg(long)]
+    pub squash_all: bool,
 }
 
 fn key_value(flag: &str, s: &str) -> anyhow::Result<(String, String)> {
@@ -83,7 +89,9 @@ fn parse_secret(s: &str) -> anyhow::Result<SecretSpec> {
             Some(("src" | "source", v)) => source = Some(SecretSource::File(PathBuf::from(v))),
             Some(("env", v)) => source = Some(SecretSource::Env(v.to_string())),
             Some(("type", "file" | "env")) => {}
-            _ => bail!("--secret {s:?}: unknown part {part:?}; expected id=ID,src=FILE or id=ID,env=VAR"),
+            _ => bail!(
+                "--secret {s:?}: unknown part {part:?}; expected id=ID,src=FILE or id=ID,env=VAR"
+            ),
         }
     }
     let id = id.ok_or_else(|| anyhow::anyhow!("--secret {s:?}: missing id="))?;
@@ -190,9 +198,11 @@ impl BudArgs {
                 .iter()
                 .map(|s| parse_secret(s))
                 .collect::<Result<_, _>>()?,
-            jobs: self.jobs.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            }),
+            squash: self.squash,
+            squash_all: self.squash_all,
+            jobs: self
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
     }
 }

@@ -1,5 +1,7 @@
 //! `rbuild history IMAGE`: the image's history, newest first.
 
+use std::io::Write;
+
 use anyhow::Context;
 
 use super::GlobalOptions;
@@ -39,19 +41,25 @@ pub fn run(global: &GlobalOptions, args: HistoryArgs) -> anyhow::Result<i32> {
         sizes.push(store.layer_meta(chain)?.size);
     }
     let rows = history_rows(&rec.id, &image, &sizes, Timestamp::now());
+    // Written, not println!'d: a closed pipe is an error to report, not a panic.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
     } else if args.quiet {
         for r in &rows {
-            println!("{}", r.id);
+            writeln!(out, "{}", r.id)?;
         }
     } else if let Some(fmt) = &args.format {
         let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
         for r in &rows {
-            println!("{}", template.render_serialize(r)?);
+            writeln!(
+                out,
+                "{}",
+                template.render(&r.template_value(args.human, args.no_trunc))?
+            )?;
         }
     } else {
-        print!("{}", history_table(&rows, args.no_trunc, args.human));
+        write!(out, "{}", history_table(&rows, args.no_trunc, args.human))?;
     }
     Ok(0)
 }

@@ -1,6 +1,8 @@
 //! `rbuild images`: list images as buildah does, with `--filter`,
 //! `--format` (Go-template subset), `--json`, `-q` and `--no-trunc`.
 
+use std::io::Write;
+
 use anyhow::{bail, Context};
 use serde::Serialize;
 
@@ -79,7 +81,9 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
 fn glob_match(pattern: &str, text: &str) -> bool {
     let re = format!(
         "^{}$",
-        regex::escape(pattern).replace("\\*", ".*").replace("\\?", ".")
+        regex::escape(pattern)
+            .replace("\\*", ".*")
+            .replace("\\?", ".")
     );
     regex::Regex::new(&re).is_ok_and(|r| r.is_match(text))
 }
@@ -91,13 +95,40 @@ fn matches(filter: &Filter, rec: &ImageRecord, image: &Image) -> bool {
             None => false,
         },
         Filter::Dangling(d) => rec.names.is_empty() == *d,
-        Filter::Reference(p) => rec.names.iter().any(|n| {
-            let short = n.strip_prefix("localhost/").unwrap_or(n);
-            let repo = Reference::parse(n).map(|r| r.name()).unwrap_or_default();
-            let short_repo = repo.strip_prefix("localhost/").unwrap_or(&repo).to_string();
-            glob_match(p, n) || glob_match(p, short) || glob_match(p, &repo) || glob_match(p, &short_repo)
-        }),
+        Filter::Reference(p) => rec.names.iter().any(|n| reference_matches(p, n)),
     }
+}
+
+/// Whether the `reference=` pattern `p` matches the image name `n`, with or
+/// without `localhost/`, by full name or by repository.
+fn reference_matches(p: &str, n: &str) -> bool {
+    let short = n.strip_prefix("localhost/").unwrap_or(n);
+    let repo = Reference::parse(n).map(|r| r.name()).unwrap_or_default();
+    let short_repo = repo.strip_prefix("localhost/").unwrap_or(&repo).to_string();
+    glob_match(p, n) || glob_match(p, short) || glob_match(p, &repo) || glob_match(p, &short_repo)
+}
+
+/// A pattern with a tag or digest (`app:v*`, `app@sha256:…`) selects names,
+/// not only images: podman (containers/common#2413) then lists only the
+/// matching names of a multi-name image; a bare repository lists them all.
+fn names_shown<'a>(filters: &[Filter], names: &'a [String]) -> Vec<&'a String> {
+    names
+        .iter()
+        .filter(|n| {
+            filters.iter().all(|f| match f {
+                Filter::Reference(p) if pattern_has_tag(p) => {
+                    glob_match(p, n) || glob_match(p, n.strip_prefix("localhost/").unwrap_or(n))
+                }
+                _ => true,
+            })
+        })
+        .collect()
+}
+
+/// `host:port/app` has a port, not a tag: only the last path segment counts.
+fn pattern_has_tag(p: &str) -> bool {
+    let last = p.rsplit('/').next().unwrap_or(p);
+    last.contains(':') || p.contains('@')
 }
 
 fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec<ImageRow>> {
@@ -114,15 +145,14 @@ fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec
         } else {
             rec.id.short()
         };
-        let mut names: Vec<(String, String)> = rec
-            .names
-            .iter()
+        let mut names: Vec<(String, String)> = names_shown(filters, &rec.names)
+            .into_iter()
             .map(|n| match Reference::parse(n) {
                 Ok(r) => (r.name(), r.tag.clone().unwrap_or_else(|| "<none>".into())),
                 Err(_) => (n.clone(), "<none>".into()),
             })
             .collect();
-        if names.is_empty() {
+        if rec.names.is_empty() {
             names.push(("<none>".into(), "<none>".into()));
         }
         for (repository, tag) in names {
@@ -151,15 +181,17 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
         .map(|f| parse_filter(f))
         .collect::<Result<_, _>>()?;
     let rows = rows(&access.store, &filters, args.no_trunc)?;
+    // Written, not println!'d: a closed pipe is an error to report, not a panic.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(0);
     }
     if args.quiet {
         let mut seen = std::collections::BTreeSet::new();
         for r in &rows {
             if seen.insert(r.id.clone()) {
-                println!("{}", r.id);
+                writeln!(out, "{}", r.id)?;
             }
         }
         return Ok(0);
@@ -167,7 +199,7 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
     if let Some(fmt) = &args.format {
         let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
         for r in &rows {
-            println!("{}", template.render_serialize(r)?);
+            writeln!(out, "{}", template.render_serialize(r)?)?;
         }
         return Ok(0);
     }
@@ -178,15 +210,45 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
         .unwrap_or(0)
         .max(10);
     let id_width = if args.no_trunc { 71 } else { 12 };
-    println!(
+    writeln!(
+        out,
         "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  SIZE",
         "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-    );
+    )?;
     for r in &rows {
-        println!(
+        writeln!(
+            out,
             "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  {}",
             r.repository, r.tag, r.id, r.created_since, r.size
-        );
+        )?;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn tagged_reference_patterns_select_names() {
+        let all = names(&[
+            "localhost/h:latest",
+            "localhost/h:v1",
+            "localhost/h:v2",
+            "reg:5000/h:v1",
+        ]);
+        let shown =
+            |p: &str| -> Vec<&String> { names_shown(&[Filter::Reference(p.to_string())], &all) };
+        assert_eq!(shown("h:v*"), [&all[1], &all[2]]);
+        assert_eq!(shown("localhost/h:v1"), [&all[1]]);
+        assert_eq!(shown("reg:5000/h:v1"), [&all[3]]);
+        // A bare repository (a port is not a tag) keeps every name.
+        assert_eq!(shown("h").len(), 4);
+        assert_eq!(shown("reg:5000/h").len(), 4);
+        assert!(pattern_has_tag("a@sha256:00") && !pattern_has_tag("reg:5000/a"));
+    }
 }

@@ -45,19 +45,22 @@ pub fn run(global: &GlobalOptions, args: ImportArgs) -> anyhow::Result<i32> {
     let source = args.source.clone();
     let preserve = ExtractOptions::default();
     let chain = store
-        .import_layer(None, |upper| -> anyhow::Result<(crate::digest::Digest, u64)> {
-            if source.is_dir() {
-                copy_dir(&source, upper)?;
-            } else {
-                let file = File::open(&source)
-                    .with_context(|| format!("opening {}", source.display()))?;
-                let reader = decompressing_reader(BufReader::new(file))
-                    .with_context(|| format!("reading {}", source.display()))?;
-                extract_plain(reader, upper, &preserve)
-                    .with_context(|| format!("extracting {}", source.display()))?;
-            }
-            Ok(diff_id(upper, &TarOptions::default())?)
-        })
+        .import_layer(
+            None,
+            |upper| -> anyhow::Result<(crate::digest::Digest, u64)> {
+                if source.is_dir() {
+                    copy_dir(&source, upper)?;
+                } else {
+                    let file = File::open(&source)
+                        .with_context(|| format!("opening {}", source.display()))?;
+                    let reader = decompressing_reader(BufReader::new(file))
+                        .with_context(|| format!("reading {}", source.display()))?;
+                    extract_plain(reader, upper, &preserve)
+                        .with_context(|| format!("extracting {}", source.display()))?;
+                }
+                Ok(diff_id(upper, &TarOptions::default())?)
+            },
+        )
         .with_context(|| format!("importing {}", args.source.display()))?;
     let meta = store.layer_meta(&chain)?;
     let created = match args.timestamp {

@@ -1,6 +1,8 @@
 //! `rbuild inspect [--type image|container] [--format T] NAME`: an image or
 //! a working container as buildah prints them.
 
+use std::io::Write;
+
 use anyhow::Context;
 
 use super::GlobalOptions;
@@ -52,15 +54,14 @@ pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
         &manifest_bytes,
         &manifest.annotations,
     );
+    // Written, not println!'d: a closed pipe is an error to report, not a panic.
+    let mut out = std::io::stdout().lock();
     match &args.format {
         Some(fmt) => {
             let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
-            println!("{}", template.render_serialize(&inspect)?);
+            writeln!(out, "{}", template.render_serialize(&inspect)?)?;
         }
-        None => {
-            use std::io::Write;
-            std::io::stdout().write_all(&inspect.to_json())?;
-        }
+        None => out.write_all(&inspect.to_json())?,
     }
     Ok(0)
 }
@@ -92,12 +93,13 @@ fn inspect_container(
         "Layers": wc.layers(store)?.iter().map(|c| c.digest().to_string()).collect::<Vec<_>>(),
         "UpperDir": wc.container.upper(),
     });
+    let mut out = std::io::stdout().lock();
     match &args.format {
         Some(fmt) => {
             let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
-            println!("{}", template.render(&value)?);
+            writeln!(out, "{}", template.render(&value)?)?;
         }
-        None => println!("{}", serde_json::to_string_pretty(&value)?),
+        None => writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?,
     }
     Ok(0)
 }

@@ -20,6 +20,8 @@ mod images;
 mod import;
 mod inspect;
 mod mount;
+mod parse;
+mod prune;
 mod push;
 mod rename;
 mod rm;
@@ -68,6 +70,8 @@ pub enum Command {
     Add(copy::CopyArgs),
     /// Make an image from a working container.
     Commit(commit::CommitArgs),
+    /// Manage the build cache.
+    Cache(prune::CacheArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
     /// Change the image config of a working container.
@@ -88,6 +92,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Mount a working container's rootfs and print its path.
     Mount(mount::MountArgs),
+    /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
+    Parse(parse::ParseArgs),
+    /// Remove dangling images and unused layers and blobs.
+    Prune(prune::PruneArgs),
     /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
     Push(push::PushArgs),
     /// Rename a working container.
@@ -136,11 +144,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Rm(args) => rm::run(&cli.global, args),
         Command::Run(args) => run::run(&cli.global, args),
         Command::Umount(args) => umount::run(&cli.global, args),
+        Command::Cache(args) => prune::run_cache(&cli.global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Prune(args) => prune::run(&cli.global, args),
         Command::History(args) => history::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),
+        Command::Parse(args) => parse::run(args),
         Command::Push(args) => push::run(&cli.global, args),
         Command::Rmi(args) => rmi::run(&cli.global, args),
         Command::Tag(args) => tag::run(&cli.global, args),
@@ -166,8 +177,13 @@ fn report(err: &anyhow::Error) -> i32 {
         }
     }
     let mut message = format!("Error: {err}");
+    // Many errors already quote their cause in their own text: show each
+    // piece of the chain once.
     for cause in err.chain().skip(1) {
-        message.push_str(&format!(": {cause}"));
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
+        }
     }
     eprintln!("{message}");
     125

@@ -45,24 +45,24 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         lease
     };
     let source = StoreImage::open(store, &rec)?;
-    let stored_format = crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?)
-        .map(|m| m.format)
-        .unwrap_or(ManifestFormat::Oci);
-    let format = match args.format.as_deref() {
-        Some("docker") | Some("v2s2") => ManifestFormat::Docker,
-        Some(_) => ManifestFormat::Oci,
-        None => stored_format,
+    let stored =
+        crate::image::manifest::ImageManifest::from_json(&store.read_blob(&rec.manifest)?).ok();
+    let stored_format = stored.as_ref().map_or(ManifestFormat::Oci, |m| m.format);
+    let requested = match args.format.as_deref() {
+        Some("docker") | Some("v2s2") => Some(ManifestFormat::Docker),
+        Some(_) => Some(ManifestFormat::Oci),
+        None => None,
     };
-    let compression = Compression::parse(&args.compression_format).ok_or_else(|| {
-        anyhow::anyhow!(
-            "--compression-format {}: expected gzip, zstd or none",
-            args.compression_format
-        )
-    })?;
+    let format = layout_format(&destination, requested, stored_format)?;
+    let compression: Compression = args
+        .compression_format
+        .parse()
+        .with_context(|| "--compression-format".to_string())?;
     let options = ExportOptions {
         format,
         compression,
-        annotations: Default::default(),
+        // `bud --annotation` values live on the stored manifest.
+        annotations: stored.map(|m| m.annotations).unwrap_or_default(),
     };
     let quiet = args.quiet;
     let exported = export_with_progress(&source, &destination, &options, &mut |event| {
@@ -78,14 +78,70 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The manifest format to write: an OCI layout (`oci:`, `oci-archive:`)
+/// holds OCI manifests only — skopeo and umoci skip any other media type in
+/// its index — so a docker-format image is converted there, as
+/// containers/image does; asking for docker there explicitly is an error.
+fn layout_format(
+    destination: &Destination,
+    requested: Option<ManifestFormat>,
+    stored: ManifestFormat,
+) -> anyhow::Result<ManifestFormat> {
+    let oci_only = matches!(
+        destination,
+        Destination::Oci { .. } | Destination::OciArchive { .. }
+    );
+    match (oci_only, requested) {
+        (true, Some(ManifestFormat::Docker)) => Err(anyhow::anyhow!(
+            "--format docker: an OCI layout destination holds only OCI manifests; use docker-archive: or dir: for a docker manifest"
+        )),
+        (true, _) => Ok(ManifestFormat::Oci),
+        (false, Some(format)) => Ok(format),
+        (false, None) => Ok(stored),
+    }
+}
+
 /// skopeo-style progress lines.
 fn print_event(event: &ExportEvent) {
     match event {
         ExportEvent::Layer { blob, reused, .. } => {
-            let note = if *reused { "skipped: already exists" } else { "done" };
+            let note = if *reused {
+                "skipped: already exists"
+            } else {
+                "done"
+            };
             println!("Copying blob {} {note}", blob.digest);
         }
         ExportEvent::Config { blob } => println!("Copying config {} done", blob.digest),
         ExportEvent::Manifest { .. } => println!("Writing manifest to image destination"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(s: &str) -> Destination {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn layouts_get_oci_manifests_others_keep_the_image_format() {
+        let docker = ManifestFormat::Docker;
+        let oci = ManifestFormat::Oci;
+        assert_eq!(layout_format(&dest("oci:/x:a"), None, docker).unwrap(), oci);
+        assert_eq!(
+            layout_format(&dest("oci-archive:/x.tar"), None, docker).unwrap(),
+            oci
+        );
+        assert!(layout_format(&dest("oci:/x"), Some(docker), oci).is_err());
+        assert_eq!(
+            layout_format(&dest("dir:/x"), None, docker).unwrap(),
+            docker
+        );
+        assert_eq!(
+            layout_format(&dest("docker-archive:/x.tar"), Some(oci), docker).unwrap(),
+            oci
+        );
     }
 }

@@ -300,11 +300,9 @@ impl fmt::Display for ParseError {
     }
 }
 
-impl std::error::Error for ParseError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self.kind())
-    }
-}
+// No `source()`: the kind's message is already part of the rendering, and
+// error reporters that walk the chain would print it twice.
+impl std::error::Error for ParseError {}
 
 #[cfg(test)]
 mod tests {

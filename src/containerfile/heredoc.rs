@@ -120,7 +120,13 @@ struct RawLexer {
     raw_escapes: bool,
     /// Shared by nested scans, as in BuildKit (hence the prefix-dropping quirk).
     word_buf: String,
+    /// Nesting of `${...}` scans; capped so hostile input cannot exhaust the stack.
+    depth: usize,
 }
+
+/// Deeper `${` nesting than this is refused (BuildKit has no limit, but no
+/// real heredoc word comes near it).
+const MAX_NESTING: usize = 200;
 
 struct Words {
     words: Vec<String>,
@@ -137,6 +143,7 @@ impl RawLexer {
             raw_quotes,
             raw_escapes,
             word_buf: String::new(),
+            depth: 0,
         }
     }
 
@@ -178,10 +185,17 @@ impl RawLexer {
         stop: Option<char>,
         raw_escapes: bool,
     ) -> Result<(String, Vec<String>), String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!(
+                "more than {MAX_NESTING} nested ${{...}} expressions"
+            ));
+        }
+        self.depth += 1;
         let saved = self.raw_escapes;
         self.raw_escapes = raw_escapes;
         let r = self.stop_on_inner(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         r
     }
 
@@ -516,5 +530,9 @@ mod tests {
         assert!(RawLexer::new("${", true, true).words().is_err());
         assert!(RawLexer::new("${}", true, true).words().is_err());
         assert!(RawLexer::new("${a:#b}", true, true).words().is_err());
+        let deep = format!("{}x{}", "${a:-".repeat(100_000), "}".repeat(100_000));
+        assert!(RawLexer::new(&deep, true, true).words().is_err());
+        let ok = format!("{}x{}", "${a:-".repeat(50), "}".repeat(50));
+        assert!(RawLexer::new(&ok, true, true).words().is_ok());
     }
 }

@@ -39,6 +39,10 @@ enum Phase {
 /// blanks, which can split a UTF-8 character; rbuild reads characters, so
 /// the two differ only for flags holding such characters.
 fn extract_flags(line: &str, escape: char) -> (&str, Vec<String>) {
+    // Most instructions have no flags: skip the character scan.
+    if !line.trim_start().starts_with("--") {
+        return (line.trim_start(), Vec::new());
+    }
     let chars: Vec<(usize, char)> = line.char_indices().collect();
     let n = chars.len();
     let at = |p: usize| if p < n { chars[p].0 } else { line.len() };
@@ -362,6 +366,23 @@ mod tests {
         assert_eq!(parse_words(r"a\ b c", '\\'), s(&[r"a\ b", "c"]));
         assert_eq!(parse_words("x=''", '\\'), s(&["x=''"]));
         assert_eq!(parse_words("a\\", '\\'), s(&["a"]));
+    }
+
+    #[test]
+    fn words_match_buildkit_parse_words_test() {
+        let cases: &[(&str, &[&str])] = &[
+            ("foo", &["foo"]),
+            ("foo bar", &["foo", "bar"]),
+            ("foo\\ bar", &["foo\\ bar"]),
+            ("foo=bar", &["foo=bar"]),
+            ("foo bar 'abc xyz'", &["foo", "bar", "'abc xyz'"]),
+            ("foo bar \"abc xyz\"", &["foo", "bar", "\"abc xyz\""]),
+            ("àöû", &["àöû"]),
+            ("föo bàr \"âbc xÿz\"", &["föo", "bàr", "\"âbc xÿz\""]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_words(input, '\\'), s(want), "{input}");
+        }
     }
 
     #[test]

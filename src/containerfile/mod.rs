@@ -1,7 +1,6 @@
 //! The Containerfile front end: directives, the line parser, heredocs, the
 //! AST with spans, the word lexer for variable expansion, and the typed
 //! instruction layer the build executor reads. Pure: no I/O.
-
 //!
 //! Two entry points:
 //! - [`parse`]: text → [`Containerfile`] (stages of typed [`Instruction`]s),

@@ -458,6 +458,89 @@ mod tests {
     }
 
     #[test]
+    fn warns_like_buildkit_on_empty_continuation_lines() {
+        let text = "\nFROM alpine:3.6\n\nRUN valid \\\n    continuation\n\nRUN something \\\n\n    following \\\n\n    more\n\nRUN another \\\n\n    thing\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\nRUN indented \\\n    # this is an indented comment\n    comment\n\t";
+        let ast = parse_ast(text, "F").unwrap();
+        let messages: Vec<&str> = ast.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "Empty continuation line found in: RUN something     following     more",
+                "Empty continuation line found in: RUN another     thing"
+            ]
+        );
+    }
+
+    #[test]
+    fn extracts_heredocs_like_buildkit() {
+        // BuildKit's TestParseExtractsHeredoc, case by case.
+        let text = "\nFROM alpine:3.6\n\nENV NAME=me\n\nRUN ls\n\nUSER <<INVALID\nINVALID\n\nRUN <<EMPTY\nEMPTY\n\nRUN 3<<EMPTY2\nEMPTY2\n\nRUN \"<<NOHEREDOC\"\n\nRUN <<INDENT\n\tfoo\n\tbar\nINDENT\n\nRUN <<-UNINDENT\n\tbaz\n\tquux\nUNINDENT\n\nRUN <<-UNINDENT2\n\tbaz\n\tquux\n\tUNINDENT2\n\nRUN <<-EXPAND\n\texpand $NAME\nEXPAND\n\nRUN <<-'NOEXPAND'\n\tdon't expand $NAME\nNOEXPAND\n\nRUN <<COPY\necho hello world\necho foo bar\nCOPY\n\nRUN <<COMMENT\n# internal comment\necho hello world\necho foo bar # trailing comment\nCOMMENT\n\nRUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\n\nCOPY <<FILE1 <<FILE2 /dest\ncontent 1\nFILE1\ncontent 2\nFILE2\n\nCOPY <<EOF /quotes\n\"foo\"\n'bar'\nEOF\n\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n\nRUN <<COMPLEX python3\nprint('hello world')\nCOMPLEX\n\nCOPY <<file.txt /dest\nhello world\nfile.txt\n\nRUN <<eo'f'\necho foo\neof\n\nRUN <<eo\\'f\necho foo\neo'f\n\nRUN <<'e'o\\'f\necho foo\neo'f\n\nRUN <<'one two'\necho bar\none two\n\nRUN <<$EOF\n$EOF\n\nRUN <<  EOF\nEOF\n\nRUN <<  EOF  > foo\nEOF\n\t";
+        let ast = parse_ast(text, "F").unwrap();
+        // (name, content, expand, chomp, fd) per heredoc, per node after FROM.
+        type Doc = (&'static str, &'static str, bool, bool, u32);
+        let want: Vec<Vec<Doc>> = vec![
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![("EMPTY", "", true, false, 0)],
+            vec![("EMPTY2", "", true, false, 3)],
+            vec![],
+            vec![("INDENT", "\tfoo\n\tbar\n", true, false, 0)],
+            vec![("UNINDENT", "\tbaz\n\tquux\n", true, true, 0)],
+            vec![("UNINDENT2", "\tbaz\n\tquux\n", true, true, 0)],
+            vec![("EXPAND", "\texpand $NAME\n", true, true, 0)],
+            vec![("NOEXPAND", "\tdon't expand $NAME\n", false, true, 0)],
+            vec![("COPY", "echo hello world\necho foo bar\n", true, false, 0)],
+            vec![(
+                "COMMENT",
+                "# internal comment\necho hello world\necho foo bar # trailing comment\n",
+                true,
+                false,
+                0,
+            )],
+            vec![("MOUNT", "echo hello\n", true, false, 0)],
+            vec![
+                ("FILE1", "content 1\n", true, false, 0),
+                ("FILE2", "content 2\n", true, false, 0),
+            ],
+            vec![("EOF", "\"foo\"\n'bar'\n", true, false, 0)],
+            vec![("X", "Y\n", true, false, 0), ("Y", "X\n", true, false, 0)],
+            vec![("COMPLEX", "print('hello world')\n", true, false, 0)],
+            vec![("file.txt", "hello world\n", true, false, 0)],
+            vec![("eof", "echo foo\n", false, false, 0)],
+            vec![("eo'f", "echo foo\n", true, false, 0)],
+            vec![("eo'f", "echo foo\n", false, false, 0)],
+            vec![("one two", "echo bar\n", false, false, 0)],
+            vec![("$EOF", "", true, false, 0)],
+            vec![("EOF", "", true, false, 0)],
+            vec![("EOF", "", true, false, 0)],
+        ];
+        assert_eq!(ast.nodes.len(), want.len() + 1);
+        for (node, want) in ast.nodes[1..].iter().zip(want) {
+            let got: Vec<Doc> = node
+                .heredocs
+                .iter()
+                .map(|h| {
+                    let w = want
+                        .iter()
+                        .find(|w| w.0 == h.name)
+                        .copied()
+                        .unwrap_or(("?", "", false, false, 0));
+                    assert_eq!(
+                        (h.content.as_str(), h.expand, h.chomp, h.fd),
+                        (w.1, w.2, w.3, w.4),
+                        "{}",
+                        node.original
+                    );
+                    w
+                })
+                .collect();
+            assert_eq!(got, want, "{}", node.original);
+        }
+    }
+
+    #[test]
     fn raw_errors() {
         assert_eq!(err(""), "Containerfile:1:1: file with no instructions");
         assert_eq!(
@@ -499,6 +582,12 @@ mod tests {
         assert_eq!(
             err(&deep),
             "Containerfile:1:1: ONBUILD nested more than 64 levels deep"
+        );
+        // BuildKit splits `${...}` results on blanks, so a heredoc word can
+        // end up holding half an expression.
+        assert_eq!(
+            err("FROM a\nRUN ${a:- <<${b:-c d}}\n"),
+            "Containerfile:2:13: cannot read the heredoc word \"${b:-c\": syntax error: missing '}'"
         );
         // An unterminated quote hides the heredoc (as in BuildKit): one plain RUN.
         assert_eq!(parse_ast("RUN <<'EOF\"\n", "F").unwrap().nodes.len(), 1);

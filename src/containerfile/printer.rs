@@ -6,7 +6,6 @@
 use super::heredoc::Heredoc;
 use super::instructions::duration::format_go_duration;
 use super::instructions::*;
-use super::line_args::is_split_space;
 
 /// Prints a whole Containerfile.
 pub fn print(cf: &Containerfile) -> String {
@@ -106,7 +105,7 @@ impl Printer {
             Instruction::Workdir(w) => ("WORKDIR", w.path.clone()),
             Instruction::StopSignal(s) => ("STOPSIGNAL", s.signal.clone()),
             Instruction::Expose(e) => ("EXPOSE", e.ports.join(" ")),
-            Instruction::Volume(v) => ("VOLUME", list(&v.paths, false)),
+            Instruction::Volume(v) => ("VOLUME", list(&v.paths, false, self.escape)),
             Instruction::Arg(a) => {
                 let words: Vec<String> = a
                     .args
@@ -134,7 +133,7 @@ impl Printer {
                 for e in &a.excludes {
                     self.flag(&mut flags, "exclude", Some(e));
                 }
-                ("ADD", sources(&a.sources, &a.dest, docs))
+                ("ADD", sources(&a.sources, &a.dest, docs, self.escape))
             }
             Instruction::Copy(c) => {
                 self.flag(&mut flags, "from", c.from.as_deref());
@@ -149,7 +148,7 @@ impl Printer {
                 for e in &c.excludes {
                     self.flag(&mut flags, "exclude", Some(e));
                 }
-                ("COPY", sources(&c.sources, &c.dest, docs))
+                ("COPY", sources(&c.sources, &c.dest, docs, self.escape))
             }
             Instruction::Onbuild(o) => ("ONBUILD", self.line(&o.trigger, docs)),
             Instruction::Healthcheck(h) => match &h.check {
@@ -244,11 +243,14 @@ fn key_values(kvs: &[KeyValue]) -> String {
 }
 
 /// Plain words when they survive whitespace splitting, else a JSON array.
-fn list(words: &[String], has_heredocs: bool) -> String {
+fn list(words: &[String], has_heredocs: bool, escape: char) -> String {
+    // Plain words must come back from a whitespace split unchanged: no blank
+    // or control character, no JSON look, no trailing escape (a continuation).
     let plain_ok = words
         .iter()
-        .all(|w| !w.is_empty() && !w.contains(is_split_space))
-        && !words.first().is_some_and(|w| w.starts_with('['));
+        .all(|w| !w.is_empty() && !w.chars().any(|c| c.is_whitespace() || c.is_control()))
+        && !words.first().is_some_and(|w| w.starts_with('['))
+        && !words.last().is_some_and(|w| w.ends_with(escape));
     if plain_ok || has_heredocs {
         words.join(" ")
     } else {
@@ -256,7 +258,7 @@ fn list(words: &[String], has_heredocs: bool) -> String {
     }
 }
 
-fn sources(srcs: &[CopySource], dest: &str, docs: &mut Vec<Heredoc>) -> String {
+fn sources(srcs: &[CopySource], dest: &str, docs: &mut Vec<Heredoc>, escape: char) -> String {
     let mut words = Vec::new();
     let mut has_heredocs = false;
     for s in srcs {
@@ -270,7 +272,7 @@ fn sources(srcs: &[CopySource], dest: &str, docs: &mut Vec<Heredoc>) -> String {
         }
     }
     words.push(dest.to_string());
-    list(&words, has_heredocs)
+    list(&words, has_heredocs, escape)
 }
 
 /// `<<NAME`, `<<-NAME`, `3<<'NAME'` (quoted when the body is not expanded).

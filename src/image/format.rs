@@ -2,11 +2,15 @@
 //! `history`): fields (`{{.A.B}}`), string and number literals, pipelines
 //! (`{{.X | json}}`), trim markers (`{{-`, `-}}`) and buildah's functions:
 //! `json`, `index`, `join`, `split`, `lower`, `upper`, `title`, `truncate`,
-//! `pad`, `len`, `printf`. No `range`/`if`.
+//! `pad`, `len`, `printf`; `{{if}}`, `{{range}}`, `{{with}}` with
+//! `{{else}}` and `{{end}}`. No variables (`$x`), no `{{else if}}`.
 //!
 //! Data is any `serde_json::Value`, so every command renders the same
 //! structs it prints as JSON. Values print as Go's `%v` does: strings raw,
 //! lists `[a b]`, maps `map[k:v]` with sorted keys, null `<no value>`.
+//! Serialised data omits empty fields, so a missing field is nil (as in a
+//! Go map) rather than an error; `index` of a missing key in a map of
+//! strings (labels, annotations) is `""`, Go's zero value for it.
 
 use serde_json::Value;
 
@@ -38,10 +42,52 @@ struct Action {
     commands: Vec<Vec<Operand>>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlockKind {
+    If,
+    Range,
+    With,
+}
+
+impl BlockKind {
+    fn name(self) -> &'static str {
+        match self {
+            BlockKind::If => "if",
+            BlockKind::Range => "range",
+            BlockKind::With => "with",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Node {
     Text(String),
     Action(Action),
+    /// `{{if}}`, `{{range}}`, `{{with}}` … `{{else}}` … `{{end}}`.
+    Block {
+        kind: BlockKind,
+        pipeline: Action,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+}
+
+/// A block being parsed.
+struct Frame {
+    kind: BlockKind,
+    pipeline: Action,
+    column: usize,
+    body: Vec<Node>,
+    otherwise: Vec<Node>,
+    in_else: bool,
+}
+
+fn current<'a>(root: &'a mut Vec<Node>, stack: &'a mut [Frame]) -> &'a mut Vec<Node> {
+    match stack.last_mut() {
+        Some(f) if f.in_else => &mut f.otherwise,
+        Some(f) => &mut f.body,
+        None => root,
+    }
 }
 
 /// A parsed template.
@@ -57,6 +103,7 @@ const FUNCTIONS: &[&str] = &[
 impl Template {
     pub fn parse(text: &str) -> Result<Template, FormatError> {
         let mut nodes = Vec::new();
+        let mut stack: Vec<Frame> = Vec::new();
         let mut rest = text;
         let mut offset = 0;
         while let Some(open) = rest.find("{{") {
@@ -77,13 +124,11 @@ impl Template {
                 trim_after = true;
             }
             if !literal.is_empty() {
-                push_text(&mut nodes, literal);
+                push_text(current(&mut nodes, &mut stack), literal);
             }
             let source = rest[inner_start..inner_end].trim();
-            nodes.push(Node::Action(parse_action(
-                source,
-                offset + inner_start + 1,
-            )?));
+            let column = offset + inner_start + 1;
+            control(source, column, &mut nodes, &mut stack)?;
             offset += close + 2;
             rest = &rest[close + 2..];
             if trim_after {
@@ -93,7 +138,13 @@ impl Template {
             }
         }
         if !rest.is_empty() {
-            push_text(&mut nodes, rest);
+            push_text(current(&mut nodes, &mut stack), rest);
+        }
+        if let Some(open) = stack.last() {
+            return Err(FormatError::Parse {
+                column: open.column,
+                why: format!("{{{{{}}}}} has no {{{{end}}}}", open.kind.name()),
+            });
         }
         Ok(Template { nodes })
     }
@@ -101,12 +152,7 @@ impl Template {
     /// Renders with `data` as `.`.
     pub fn render(&self, data: &Value) -> Result<String, FormatError> {
         let mut out = String::new();
-        for node in &self.nodes {
-            match node {
-                Node::Text(t) => out.push_str(t),
-                Node::Action(a) => out.push_str(&print(&eval_action(a, data)?)),
-            }
-        }
+        render_nodes(&self.nodes, data, &mut out)?;
         Ok(out)
     }
 
@@ -117,6 +163,123 @@ impl Template {
             why: e.to_string(),
         })?;
         self.render(&value)
+    }
+}
+
+/// Handles one action: a block keyword, or a plain action.
+fn control(
+    source: &str,
+    column: usize,
+    root: &mut Vec<Node>,
+    stack: &mut Vec<Frame>,
+) -> Result<(), FormatError> {
+    let err = |why: String| FormatError::Parse { column, why };
+    let (word, rest) = source
+        .split_once(char::is_whitespace)
+        .map_or((source, ""), |(w, r)| (w, r.trim()));
+    let kind = match word {
+        "if" => Some(BlockKind::If),
+        "range" => Some(BlockKind::Range),
+        "with" => Some(BlockKind::With),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        if rest.is_empty() {
+            return Err(err(format!("missing value for {}", kind.name())));
+        }
+        stack.push(Frame {
+            kind,
+            pipeline: parse_action(rest, column)?,
+            column,
+            body: Vec::new(),
+            otherwise: Vec::new(),
+            in_else: false,
+        });
+        return Ok(());
+    }
+    match (word, rest.is_empty()) {
+        ("else", true) => match stack.last_mut() {
+            Some(f) if !f.in_else => {
+                f.in_else = true;
+                Ok(())
+            }
+            _ => Err(err("unexpected {{else}}".into())),
+        },
+        ("else", false) => Err(err(
+            "{{else if}} is not supported: nest an {{if}} inside {{else}}".into(),
+        )),
+        ("end", true) => {
+            let f = stack
+                .pop()
+                .ok_or_else(|| err("unexpected {{end}}".into()))?;
+            current(root, stack).push(Node::Block {
+                kind: f.kind,
+                pipeline: f.pipeline,
+                body: f.body,
+                otherwise: f.otherwise,
+            });
+            Ok(())
+        }
+        _ => {
+            let action = parse_action(source, column)?;
+            current(root, stack).push(Node::Action(action));
+            Ok(())
+        }
+    }
+}
+
+fn render_nodes(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), FormatError> {
+    for node in nodes {
+        match node {
+            Node::Text(t) => out.push_str(t),
+            Node::Action(a) => out.push_str(&print(&eval_action(a, dot)?)),
+            Node::Block {
+                kind,
+                pipeline,
+                body,
+                otherwise,
+            } => {
+                let value = eval_action(pipeline, dot)?;
+                match kind {
+                    BlockKind::If if truthy(&value) => render_nodes(body, dot, out)?,
+                    BlockKind::With if truthy(&value) => render_nodes(body, &value, out)?,
+                    BlockKind::Range if truthy(&value) => {
+                        let items: Vec<&Value> = match &value {
+                            Value::Array(a) => a.iter().collect(),
+                            // Go ranges over a map's values in key order.
+                            Value::Object(m) => {
+                                let mut keys: Vec<&String> = m.keys().collect();
+                                keys.sort();
+                                keys.into_iter().map(|k| &m[k.as_str()]).collect()
+                            }
+                            v => {
+                                return Err(FormatError::Exec {
+                                    action: format!("{{{{range {}}}}}", pipeline.source),
+                                    why: format!("range can't iterate over a {}", kind_of(v)),
+                                })
+                            }
+                        };
+                        for item in items {
+                            render_nodes(body, item, out)?;
+                        }
+                    }
+                    _ => render_nodes(otherwise, dot, out)?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Go's truth: false, 0, nil and empty strings, lists and maps are false.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
     }
 }
 
@@ -287,7 +450,9 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
             for name in path {
                 v = match v {
                     // Go templates name struct fields (`.OCIv1.Config`) where
-                    // the serialised form has JSON keys (`config`).
+                    // the serialised form has JSON keys (`config`). Empty
+                    // fields are omitted from the serialised data, so a
+                    // missing one is nil (as in a Go map), not an error.
                     Value::Object(m) => m
                         .get(name)
                         .or_else(|| {
@@ -295,8 +460,8 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
                                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                                 .map(|(_, v)| v)
                         })
-                        .ok_or_else(|| format!("can't evaluate field {name}"))?,
-                    _ => return Err(format!("can't evaluate field {name} in a {}", kind(v))),
+                        .unwrap_or(&Value::Null),
+                    _ => return Err(format!("can't evaluate field {name} in a {}", kind_of(v))),
                 };
             }
             Ok(v.clone())
@@ -308,7 +473,7 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "nil value",
         Value::Bool(_) => "bool",
@@ -332,12 +497,12 @@ fn arity(name: &str, args: &[Value], n: usize) -> Result<(), String> {
 
 fn string_arg<'a>(name: &str, v: &'a Value) -> Result<&'a str, String> {
     v.as_str()
-        .ok_or_else(|| format!("{name} wants a string, got a {}", kind(v)))
+        .ok_or_else(|| format!("{name} wants a string, got a {}", kind_of(v)))
 }
 
 fn int_arg(name: &str, v: &Value) -> Result<i64, String> {
     v.as_i64()
-        .ok_or_else(|| format!("{name} wants an integer, got a {}", kind(v)))
+        .ok_or_else(|| format!("{name} wants an integer, got a {}", kind_of(v)))
 }
 
 fn call(name: &str, args: &[Value]) -> Result<Value, String> {
@@ -359,16 +524,26 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
             for key in &args[1..] {
                 v = match (&v, key) {
                     // Go: a missing map key gives the zero value.
-                    (Value::Object(m), Value::String(k)) => {
-                        m.get(k).cloned().unwrap_or(Value::Null)
-                    }
+                    // A missing key gives the map's zero value: "" for a
+                    // map of strings (labels, annotations), else nil.
+                    (Value::Object(m), Value::String(k)) => match m.get(k) {
+                        Some(v) => v.clone(),
+                        None if m.values().all(Value::is_string) => Value::String(String::new()),
+                        None => Value::Null,
+                    },
                     (Value::Array(a), Value::Number(n)) => {
                         let i = n.as_u64().ok_or("index out of range")? as usize;
                         a.get(i)
                             .cloned()
                             .ok_or_else(|| format!("index out of range: {i}"))?
                     }
-                    (v, k) => return Err(format!("can't index a {} with a {}", kind(v), kind(k))),
+                    (v, k) => {
+                        return Err(format!(
+                            "can't index a {} with a {}",
+                            kind_of(v),
+                            kind_of(k)
+                        ))
+                    }
                 };
             }
             Ok(v)
@@ -377,7 +552,7 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
             arity(name, args, 2)?;
             let list = args[0]
                 .as_array()
-                .ok_or_else(|| format!("join wants a list, got a {}", kind(&args[0])))?;
+                .ok_or_else(|| format!("join wants a list, got a {}", kind_of(&args[0])))?;
             let sep = string_arg(name, &args[1])?;
             Ok(s(list.iter().map(print).collect::<Vec<_>>().join(sep)))
         }
@@ -385,9 +560,13 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
             arity(name, args, 2)?;
             let text = string_arg(name, &args[0])?;
             let sep = string_arg(name, &args[1])?;
-            Ok(Value::Array(
-                text.split(sep).map(|p| s(p.to_string())).collect(),
-            ))
+            // Go: an empty separator splits into characters.
+            let parts: Vec<Value> = if sep.is_empty() {
+                text.chars().map(|c| s(c.to_string())).collect()
+            } else {
+                text.split(sep).map(|p| s(p.to_string())).collect()
+            };
+            Ok(Value::Array(parts))
         }
         "lower" | "upper" | "title" => {
             arity(name, args, 1)?;
@@ -423,7 +602,7 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
                 Value::String(t) => t.len(),
                 Value::Array(a) => a.len(),
                 Value::Object(m) => m.len(),
-                v => return Err(format!("len of a {}", kind(v))),
+                v => return Err(format!("len of a {}", kind_of(v))),
             };
             Ok(Value::from(n))
         }
@@ -574,6 +753,10 @@ mod tests {
         );
         assert_eq!(
             render(r#"{{index .Config.Labels "missing"}}"#, &d).unwrap(),
+            ""
+        );
+        assert_eq!(
+            render(r#"{{index .Config "missing"}}"#, &d).unwrap(),
             "<no value>"
         );
         assert_eq!(render("{{index .Names 1}}", &d).unwrap(), "n2");
@@ -594,6 +777,59 @@ mod tests {
     }
 
     #[test]
+    fn go_field_names_find_json_keys() {
+        let d = json!({"OCIv1": {"config": {"Env": ["A=1"]}, "rootfs": {"diff_ids": []}}});
+        assert_eq!(render("{{.OCIv1.Config.Env}}", &d).unwrap(), "[A=1]");
+        assert_eq!(render("{{.OCIv1.config.Env}}", &d).unwrap(), "[A=1]");
+        assert_eq!(render("{{.OCIv1.RootFS.diff_ids}}", &d).unwrap(), "[]");
+    }
+
+    #[test]
+    fn blocks() {
+        let d = data();
+        assert_eq!(
+            render("{{range .Names}}<{{.}}>{{end}}", &d).unwrap(),
+            "<n1><n2>"
+        );
+        assert_eq!(
+            render("{{range .Config.Labels}}{{.}};{{end}}", &d).unwrap(),
+            "x;<y>;"
+        );
+        assert_eq!(
+            render("{{range .Config.Cmd}}x{{else}}none{{end}}", &d).unwrap(),
+            "none"
+        );
+        assert_eq!(
+            render("{{if .Config.Cmd}}y{{else}}n{{end}}", &d).unwrap(),
+            "n"
+        );
+        assert_eq!(render("{{if .ID}}{{.ID}}{{end}}", &d).unwrap(), "abc");
+        assert_eq!(
+            render("{{with .Config}}{{len .Env}}{{end}}", &d).unwrap(),
+            "2"
+        );
+        assert_eq!(
+            render(
+                "{{range .Names}}{{if .}}[{{range split . \"\"}}{{.}},{{end}}]{{end}}{{end}}",
+                &d
+            )
+            .unwrap(),
+            "[n,1,][n,2,]"
+        );
+        assert!(matches!(
+            render("{{range .Names}}x", &d),
+            Err(FormatError::Parse { column: 3, .. })
+        ));
+        assert!(render("{{end}}", &d).is_err());
+        assert!(render("{{if .ID}}{{else}}{{else}}{{end}}", &d).is_err());
+        assert!(render("{{if .ID}}{{else if .X}}{{end}}", &d).is_err());
+        assert!(render("{{range .ID}}{{end}}", &d)
+            .unwrap_err()
+            .to_string()
+            .contains("can't iterate"));
+    }
+
+    #[test]
     fn trim_markers() {
         let d = data();
         assert_eq!(render("a  {{- .ID -}}  \n b", &d).unwrap(), "aabcb");
@@ -602,10 +838,11 @@ mod tests {
     #[test]
     fn errors_say_what_and_where() {
         let d = data();
-        let err = render("{{.Nope}}", &d).unwrap_err();
+        assert_eq!(render("{{.Nope}}", &d).unwrap(), "<no value>");
+        let err = render("{{.ID.Sub}}", &d).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "template: executing \"{{.Nope}}\": can't evaluate field Nope"
+            "template: executing \"{{.ID.Sub}}\": can't evaluate field Sub in a string"
         );
         assert!(matches!(
             render("x {{.ID", &d),

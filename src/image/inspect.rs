@@ -88,24 +88,65 @@ impl<'a> ImageInspect<'a> {
     }
 }
 
-/// One row of `history`, newest first.
+/// One row of `history`, newest first; serialises as podman's
+/// `history --format json` entries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HistoryRow {
     /// The image ID for the newest entry, `<missing>` for the rest (as
     /// podman shows images whose intermediate layers are not images).
-    #[serde(rename = "ID")]
+    #[serde(rename = "id")]
     pub id: String,
-    #[serde(rename = "Created")]
+    #[serde(rename = "created", skip_serializing_if = "Option::is_none")]
     pub created: Option<Timestamp>,
-    #[serde(rename = "CreatedSince")]
+    #[serde(skip)]
     pub created_since: String,
-    #[serde(rename = "CreatedBy")]
+    #[serde(rename = "CreatedBy", skip_serializing_if = "String::is_empty")]
     pub created_by: String,
     /// Uncompressed size of the entry's layer; 0 for metadata steps.
-    #[serde(rename = "Size")]
+    #[serde(rename = "size")]
     pub size: u64,
-    #[serde(rename = "Comment")]
+    #[serde(rename = "comment", skip_serializing_if = "String::is_empty")]
     pub comment: String,
+}
+
+impl HistoryRow {
+    /// The value `history --format` templates see: podman's names
+    /// (`.ID .Created .CreatedBy .Size .Comment`) and docker's
+    /// (`.CreatedSince .CreatedAt`). `human` picks "2 hours ago" and "1.5kB"
+    /// over timestamps and byte counts; `no_trunc` keeps full IDs and commands.
+    pub fn template_value(&self, human: bool, no_trunc: bool) -> serde_json::Value {
+        let created_at = self.created.map(|c| c.to_string()).unwrap_or_default();
+        let created = if human {
+            self.created_since.clone()
+        } else {
+            created_at.clone()
+        };
+        serde_json::json!({
+            "ID": self.display_id(no_trunc),
+            "Created": created,
+            "CreatedSince": created,
+            "CreatedAt": created_at,
+            "CreatedBy": self.display_created_by(no_trunc),
+            "Size": if human { human_size(self.size) } else { self.size.to_string() },
+            "Comment": self.comment,
+        })
+    }
+
+    fn display_id(&self, no_trunc: bool) -> String {
+        if no_trunc || self.id.len() <= 12 {
+            self.id.clone()
+        } else {
+            self.id[..12].to_string()
+        }
+    }
+
+    fn display_created_by(&self, no_trunc: bool) -> String {
+        if no_trunc {
+            self.created_by.clone()
+        } else {
+            truncate_created_by(&self.created_by)
+        }
+    }
 }
 
 /// The history rows of `image`; `layer_sizes[i]` is the uncompressed size
@@ -145,32 +186,19 @@ pub fn history_rows(
 }
 
 /// The `history` table: `no_trunc` keeps full IDs and commands; `human`
-/// prints sizes as `1.02kB`, else in bytes.
+/// prints "2 hours ago" and `1.02kB`, else timestamps and bytes.
 pub fn history_table(rows: &[HistoryRow], no_trunc: bool, human: bool) -> String {
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|r| {
-            let id = if no_trunc || r.id.len() <= 12 {
-                r.id.clone()
-            } else {
-                r.id[..12].to_string()
-            };
-            let created_by = if no_trunc {
-                r.created_by.clone()
-            } else {
-                truncate_created_by(&r.created_by)
-            };
-            let size = if human {
-                human_size(r.size)
-            } else {
-                r.size.to_string()
-            };
+            let v = r.template_value(human, no_trunc);
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
             [
-                id,
-                r.created_since.clone(),
-                created_by,
-                size,
-                r.comment.clone(),
+                text("ID"),
+                text("Created"),
+                text("CreatedBy"),
+                text("Size"),
+                text("Comment"),
             ]
         })
         .collect();

@@ -1,6 +1,6 @@
 //! Manifests and indexes, OCI and docker schema2, with their media types.
 //!
-//! Serialised through [`gojson`](super::gojson) in Go's field order, so a
+//! Serialised through [`super::gojson`] in Go's field order, so a
 //! manifest's digest matches the one containers/image computes for the same
 //! content.
 
@@ -36,33 +36,9 @@ pub enum ManifestError {
     Parse(#[from] serde_json::Error),
 }
 
-/// How a layer blob is compressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// `--compression-format` names.
-    pub fn parse(name: &str) -> Option<Compression> {
-        match name {
-            "none" | "uncompressed" => Some(Compression::None),
-            "gzip" => Some(Compression::Gzip),
-            "zstd" => Some(Compression::Zstd),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        }
-    }
-}
+/// How a layer blob is compressed: the layer module's type, so one value
+/// flows from `--compression-format` through export to the manifest.
+pub use crate::layer::Compression;
 
 /// Which family of manifests and media types to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -96,16 +72,6 @@ impl ManifestFormat {
             (ManifestFormat::Docker, Compression::Gzip) => DOCKER_LAYER_GZIP,
             (ManifestFormat::Docker, Compression::Zstd) => return Err(ManifestError::ZstdInDocker),
         })
-    }
-}
-
-/// The compression a layer media type implies, for reading manifests back.
-pub fn layer_compression(media_type: &str) -> Option<Compression> {
-    match media_type {
-        OCI_LAYER | DOCKER_LAYER => Some(Compression::None),
-        OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => Some(Compression::Gzip),
-        OCI_LAYER_ZSTD => Some(Compression::Zstd),
-        _ => None,
     }
 }
 
@@ -406,9 +372,8 @@ mod tests {
             ManifestFormat::Docker.layer_media_type(Compression::Zstd),
             Err(ManifestError::ZstdInDocker)
         ));
-        assert_eq!(layer_compression(OCI_LAYER_ZSTD), Some(Compression::Zstd));
-        assert_eq!(Compression::parse("zstd"), Some(Compression::Zstd));
-        assert_eq!(Compression::parse("lz4"), None);
+        assert_eq!("zstd".parse::<Compression>(), Ok(Compression::Zstd));
+        assert!("lz4".parse::<Compression>().is_err());
     }
 
     #[test]

@@ -28,6 +28,27 @@ pub struct BlobInfo {
     pub size: u64,
 }
 
+/// What [`ExportSource::write_layer_blob`] wrote: the blob, and the digest
+/// of the uncompressed stream it was made from, which the export checks
+/// against the config's diff ID (a layer changed on disk is refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerBlob {
+    pub diff_id: Digest,
+    pub blob: BlobInfo,
+}
+
+impl From<crate::layer::Exported> for LayerBlob {
+    fn from(e: crate::layer::Exported) -> LayerBlob {
+        LayerBlob {
+            diff_id: e.diff_id,
+            blob: BlobInfo {
+                digest: e.blob_digest,
+                size: e.blob_size,
+            },
+        }
+    }
+}
+
 /// An image that can be exported.
 pub trait ExportSource {
     /// The config bytes exactly as stored: their digest is the image ID and
@@ -38,14 +59,15 @@ pub trait ExportSource {
     fn layers(&self) -> Vec<LayerRef>;
 
     /// Streams layer `index`'s blob, compressed with `compression`, into
-    /// `out`, returning what it wrote. The caller hashes the same bytes and
-    /// refuses the blob if the two disagree.
+    /// `out` in one pass (`layer::export_layer` does exactly this), returning
+    /// what it wrote. The caller hashes the same bytes and refuses the blob
+    /// if the two disagree, or if the diff ID is not the config's.
     fn write_layer_blob(
         &self,
         index: usize,
         compression: Compression,
         out: &mut dyn Write,
-    ) -> Result<BlobInfo, SourceError>;
+    ) -> Result<LayerBlob, SourceError>;
 
     /// A finished blob for layer `index` in `compression`, if the source has
     /// one on disk (made by an earlier export or push).

@@ -18,12 +18,16 @@ use serde::{Deserialize, Serialize};
 use super::diff::{write_diff_tar, DiffStats, TarOptions};
 use super::error::{LayerError, Result};
 use super::pgzip::ParGzEncoder;
+use super::pipe;
 use crate::digest::{Digest, DigestWriter};
 
 /// gzip level: fast; zlib-rs at level 1 keeps the CPU cost near sha256's.
 pub const GZIP_LEVEL: u32 = 1;
 /// zstd level, as `zstd -3` (the CLI default).
 pub const ZSTD_LEVEL: i32 = 3;
+
+/// zstd job size: a fixed value, so output stays independent of the thread count.
+pub const ZSTD_JOB_SIZE: u32 = 2 << 20;
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -146,6 +150,9 @@ impl<W: Write> Compressor<W> {
                 // Always ≥ 1 worker: single-threaded mode (0) frames output differently.
                 enc.multithread(threads as u32)?;
                 enc.include_checksum(true)?;
+                // Smaller jobs than libzstd's default (4 × window = 8 MiB at
+                // level 3) keep the in-flight buffers, and so peak RSS, low.
+                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
                 Compressor::Zstd(enc)
             }
         })
@@ -214,21 +221,92 @@ pub fn export_layer_threads(
             stats,
         });
     }
-    let blob = DigestWriter::new(out);
-    let compressor = Compressor::new(compression, threads, blob).map_err(LayerError::Write)?;
-    let mut tar = DigestWriter::new(compressor);
-    let stats = write_diff_tar(dir, opts, &mut tar)?;
-    let (compressor, diff_id, diff_size) = tar.finish();
-    let blob = compressor.finish().map_err(LayerError::Write)?;
-    let (_, blob_digest, blob_size) = blob.finish();
-    Ok(Exported {
-        diff_id,
-        diff_size,
-        blob_digest,
-        blob_size,
-        compression,
-        stats,
+    // Stages on their own threads, as `tar | tee >(sha256) | zstd | sha256`
+    // runs as processes: one thread walks and reads, one hashes the tar
+    // (diff ID), the compressor's workers compress, and this thread hashes
+    // and writes the blob (so `out` need not be `Send`).
+    std::thread::scope(|scope| {
+        let (pipe, receiver) = pipe::channel();
+        let producer = scope.spawn(move || -> Result<(DiffStats, Digest, u64)> {
+            let (tar_hash, tar_hasher) = pipe::spawn(scope, io::sink());
+            let compressed = (|| {
+                let compressor =
+                    Compressor::new(compression, threads, pipe).map_err(LayerError::Write)?;
+                let mut tee = Tee {
+                    main: compressor,
+                    copy: tar_hash,
+                };
+                let stats = write_diff_tar(dir, opts, &mut tee)?;
+                tee.copy.close().map_err(LayerError::Write)?;
+                let pipe = tee.main.finish().map_err(LayerError::Write)?;
+                pipe.close().map_err(LayerError::Write)?;
+                Ok(stats)
+            })();
+            let (_, diff_id, diff_size) = tar_hasher
+                .join()
+                .map_err(|_| panicked("tar hashing"))?
+                .map_err(LayerError::Write)?;
+            Ok((compressed?, diff_id, diff_size))
+        });
+        let written = receiver.drain_into(out);
+        let produced = producer.join().map_err(|_| panicked("layer walking"))?;
+        // The output's own error (disk full…) explains the producer's broken
+        // pipe better than the pipe does, so it wins.
+        let (_, blob_digest, blob_size) = written.map_err(LayerError::Write)?;
+        let (stats, diff_id, diff_size) = produced?;
+        Ok(Exported {
+            diff_id,
+            diff_size,
+            blob_digest,
+            blob_size,
+            compression,
+            stats,
+        })
     })
+}
+
+fn panicked(what: &str) -> LayerError {
+    LayerError::Write(io::Error::other(format!("the {what} thread panicked")))
+}
+
+/// Writes everything to `main` and a copy to `copy`.
+struct Tee<A, B> {
+    main: A,
+    copy: B,
+}
+
+impl<A: Write, B: Write> Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.main.write(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.main.flush()?;
+        self.copy.flush()
+    }
+}
+
+/// [`export_layer`] for a committed layer whose diff ID is known: fails with
+/// [`LayerError::DiffIdMismatch`] when the stream hashes differently (the
+/// blob written to `out` must then be discarded by the caller).
+pub fn export_layer_verified(
+    dir: &Path,
+    opts: &TarOptions,
+    compression: Compression,
+    expected_diff_id: Digest,
+    out: impl Write,
+) -> Result<Exported> {
+    let exported = export_layer(dir, opts, compression, out)?;
+    if exported.diff_id != expected_diff_id {
+        return Err(LayerError::DiffIdMismatch {
+            dir: dir.to_path_buf(),
+            expected: expected_diff_id,
+            found: exported.diff_id,
+        });
+    }
+    Ok(exported)
 }
 
 /// A stream format recognised by its first bytes.
@@ -321,6 +399,22 @@ mod tests {
             }
         }
         assert!("lz4".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn verified_export_catches_a_changed_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"one").unwrap();
+        let opts = TarOptions::default();
+        let (id, _) = crate::layer::diff_id(dir.path(), &opts).unwrap();
+        let ok = export_layer_verified(dir.path(), &opts, Compression::Gzip, id, io::sink());
+        assert_eq!(ok.unwrap().diff_id, id);
+        std::fs::write(dir.path().join("f"), b"two").unwrap();
+        let err = export_layer_verified(dir.path(), &opts, Compression::Gzip, id, io::sink());
+        assert!(
+            matches!(err, Err(LayerError::DiffIdMismatch { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

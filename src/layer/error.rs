@@ -64,8 +64,8 @@ pub enum LayerError {
     /// The 0/0 character device an overlay whiteout needs could not be made.
     #[error(
         "layer entry #{index} {entry:?}: creating the overlay whiteout {path:?} (a 0/0 character \
-         device) was refused: {source}; whiteouts need root, or a user namespace on Linux >= 5.8 \
-         over a filesystem that allows them"
+         device) was refused: {source}; Linux >= 5.8 lets any user make one, older kernels need \
+         root (CAP_MKNOD), and the layer store's filesystem or a security module may forbid it"
     )]
     WhiteoutRefused {
         index: u64,
@@ -101,9 +101,17 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
-    /// A worker thread pool could not be started.
-    #[error("starting compression threads: {0}")]
-    Threads(String),
+    /// A re-export hashed to another diff ID than the one recorded at commit.
+    #[error(
+        "layer {dir:?} no longer matches its diff ID: expected {expected}, the tar stream hashes \
+         to {found}; the extracted layer was modified after commit — remove it and pull or \
+         build it again"
+    )]
+    DiffIdMismatch {
+        dir: PathBuf,
+        expected: crate::digest::Digest,
+        found: crate::digest::Digest,
+    },
 }
 
 fn entry_suffix(entry: &Option<String>) -> String {

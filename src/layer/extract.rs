@@ -15,9 +15,10 @@
 //! `.wh.NAME` → a 0/0 character device `NAME`, `.wh..wh..opq` → the xattr
 //! `user.overlay.opaque=y` on its directory. Owners, modes, mtimes, allowed
 //! xattrs, symlinks and hardlinks are kept; device nodes are made when the
-//! kernel allows (never inside a user namespace), else skipped with a
-//! warning. Directory modes and mtimes are applied last, once nothing more
-//! is created inside them. The diff ID is hashed from the uncompressed
+//! kernel allows (not in a user namespace, not unprivileged), else skipped
+//! with a warning; 0/0 whiteout devices any user may make (Linux >= 5.8).
+//! Directory modes and mtimes are applied last, once nothing more is
+//! created inside them. The diff ID is hashed from the uncompressed
 //! stream as it is read.
 
 use std::collections::HashSet;
@@ -33,6 +34,7 @@ use super::compress::{decompressing_reader_format, sniff, StreamFormat};
 use super::diff::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 use super::error::{LayerError, Result};
 use super::scoped::{self, cname, Root};
+use super::tar_reader::{ReadEntry, TarReader};
 use super::xattrs::{self, OPAQUE_XATTR};
 use crate::digest::{Digest, Hasher};
 
@@ -165,15 +167,17 @@ fn extract(
             state: if plain { None } else { Some(&mut blob) },
         };
         let (format, decoded) = decompressing_reader_format(raw)?;
-        let mut archive = tar::Archive::new(HashRead {
+        let mut archive = TarReader::new(HashRead {
             inner: decoded,
             state: Some(&mut diff),
         });
-        let entries = archive.entries().map_err(read_err(None))?;
-        for (index, entry) in entries.enumerate() {
-            let index = index as u64;
-            let entry = entry.map_err(read_err(Some(format!("#{index}"))))?;
-            x.entry(index, entry)?;
+        let mut index = 0u64;
+        while let Some(entry) = archive
+            .next_entry()
+            .map_err(read_err(Some(format!("#{index}"))))?
+        {
+            x.entry(index, entry, &mut archive)?;
+            index += 1;
         }
         x.finish_dirs()?;
         // Hash what follows the end-of-archive marker too: the diff ID covers
@@ -279,20 +283,21 @@ fn refs(c: &[Vec<u8>]) -> Vec<&[u8]> {
 }
 
 impl Extractor {
-    fn entry<R: Read>(&mut self, index: u64, mut e: tar::Entry<'_, R>) -> Result<()> {
-        let kind = e.header().entry_type();
-        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
-            return Ok(());
-        }
-        let raw_name = e.path_bytes().into_owned();
-        let name = String::from_utf8_lossy(&raw_name).into_owned();
+    fn entry<R: Read>(
+        &mut self,
+        index: u64,
+        mut e: ReadEntry,
+        archive: &mut TarReader<R>,
+    ) -> Result<()> {
+        let kind = e.typeflag;
+        let name = String::from_utf8_lossy(&e.path).into_owned();
         let at = At { index, name: &name };
-        let comps = clean(&raw_name).map_err(|r| at.bad(r))?;
+        let comps = clean(&e.path).map_err(|r| at.bad(r))?;
         let meta = self.meta(&mut e, &at)?;
         self.stats.entries += 1;
 
         let Some((last, parent)) = comps.split_last() else {
-            if !kind.is_dir() {
+            if kind != b'5' {
                 return Err(at.bad("only a directory may name the destination root"));
             }
             return self.dir(&at, &[], meta);
@@ -305,20 +310,15 @@ impl Extractor {
                 return self.whiteout(&at, parent, hidden, meta);
             }
         }
-        if kind.is_dir() {
+        if kind == b'5' {
             return self.dir(&at, &comps, meta);
         }
-        if kind.is_gnu_sparse()
-            || !(kind.is_file()
-                || kind.is_contiguous()
-                || kind.is_symlink()
-                || kind.is_hard_link()
-                || kind.is_character_special()
-                || kind.is_block_special()
-                || kind.is_fifo())
-        {
+        // Regular ('0', contiguous '7'), hardlink, symlink, char, block, FIFO.
+        if !matches!(kind, b'0' | b'7' | b'1' | b'2' | b'3' | b'4' | b'6') {
             log::warn!(
-                "layer entry #{index} {name:?}: entry type {kind:?} cannot be extracted; skipped"
+                "layer entry #{index} {name:?}: entry type {:?} (e.g. a GNU sparse file) cannot \
+                 be extracted; skipped",
+                kind as char
             );
             self.stats.entries_skipped += 1;
             return Ok(());
@@ -326,11 +326,11 @@ impl Extractor {
         let pfd = self.parents(&at, parent)?;
         let cn = cname(last).map_err(|e| at.bad(e.to_string()))?;
 
-        if kind.is_hard_link() {
+        if kind == b'1' {
             return self.hardlink(&at, &e, &comps, &pfd, &cn);
         }
         scoped::remove_all_at(&pfd, &cn).map_err(at.op("replacing an existing entry"))?;
-        if kind.is_file() || kind.is_contiguous() {
+        if kind == b'0' || kind == b'7' {
             let mut file = scoped::openat(
                 &pfd,
                 &cn,
@@ -338,7 +338,7 @@ impl Extractor {
                 0o600,
             )
             .map_err(at.op("creating the file"))?;
-            self.copy_data(&at, &mut e, &mut file)?;
+            self.copy_data(&at, archive, &mut file)?;
             self.chown_fd(&at, &file, &meta)?;
             file.set_permissions(Permissions::from_mode(meta.mode))
                 .map_err(at.op("chmod"))?;
@@ -346,23 +346,21 @@ impl Extractor {
             set_mtime_fd(&file, meta.mtime).map_err(at.op("setting mtime"))?;
             return Ok(());
         }
-        if kind.is_symlink() {
-            let target = e
-                .link_name_bytes()
-                .ok_or_else(|| at.bad("symlink without a target"))?;
-            let target = cname(&target).map_err(|e| at.bad(e.to_string()))?;
+        if kind == b'2' {
+            if e.link.is_empty() {
+                return Err(at.bad("symlink without a target"));
+            }
+            let target = cname(&e.link).map_err(|e| at.bad(e.to_string()))?;
             scoped::symlinkat(&target, &pfd, &cn).map_err(at.op("creating the symlink"))?;
             self.chown_at(&at, &pfd, &cn, &meta)?;
             return scoped::set_mtime_at(&pfd, &cn, meta.mtime).map_err(at.op("setting mtime"));
         }
         // Devices and FIFOs.
-        let (fmt, dev) = if kind.is_fifo() {
+        let (fmt, dev) = if kind == b'6' {
             (libc::S_IFIFO, 0)
         } else {
-            let h = e.header();
-            let major = h.device_major().ok().flatten().unwrap_or(0);
-            let minor = h.device_minor().ok().flatten().unwrap_or(0);
-            let fmt = if kind.is_character_special() {
+            let (major, minor) = (e.dev_major, e.dev_minor);
+            let fmt = if kind == b'3' {
                 libc::S_IFCHR
             } else {
                 libc::S_IFBLK
@@ -385,59 +383,19 @@ impl Extractor {
         scoped::set_mtime_at(&pfd, &cn, meta.mtime).map_err(at.op("setting mtime"))
     }
 
-    fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>, at: &At) -> Result<Meta> {
-        let h = e.header();
-        let bad = |what: &str, err: io::Error| at.bad(format!("invalid {what} field: {err}"));
-        let mut uid = h.uid().map_err(|err| bad("uid", err))?;
-        let mut gid = h.gid().map_err(|err| bad("gid", err))?;
-        let mut mtime = h.mtime().map_err(|err| bad("mtime", err))? as i64;
-        let mode = h.mode().map_err(|err| bad("mode", err))? & 0o7777;
-        let mut xattrs = Vec::new();
-        if let Some(exts) = e.pax_extensions().map_err(|err| bad("PAX header", err))? {
-            for ext in exts {
-                let ext = ext.map_err(|err| bad("PAX record", err))?;
-                let Ok(key) = ext.key() else { continue };
-                let value = ext.value_bytes();
-                let num = || {
-                    std::str::from_utf8(value)
-                        .ok()
-                        .map(|s| s.trim().to_string())
-                };
-                match key {
-                    "uid" => {
-                        uid = num()
-                            .and_then(|s| s.parse().ok())
-                            .ok_or_else(|| at.bad("invalid PAX uid"))?
-                    }
-                    "gid" => {
-                        gid = num()
-                            .and_then(|s| s.parse().ok())
-                            .ok_or_else(|| at.bad("invalid PAX gid"))?
-                    }
-                    "mtime" => {
-                        // Fractional seconds are dropped: layers keep whole seconds.
-                        mtime = num()
-                            .and_then(|s| s.split('.').next().and_then(|i| i.parse().ok()))
-                            .ok_or_else(|| at.bad("invalid PAX mtime"))?
-                    }
-                    k => {
-                        if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
-                            if xattrs::allowed(name.as_bytes()) {
-                                xattrs.push((name.as_bytes().to_vec(), value.to_vec()));
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    fn meta(&self, e: &mut ReadEntry, at: &At) -> Result<Meta> {
         let id = |v: u64, what: &str| {
             u32::try_from(v).map_err(|_| at.bad(format!("{what} {v} is larger than 2^32-1")))
         };
+        let xattrs = std::mem::take(&mut e.xattrs)
+            .into_iter()
+            .filter(|(name, _)| xattrs::allowed(name))
+            .collect();
         Ok(Meta {
-            mode,
-            uid: id(uid, "uid")?,
-            gid: id(gid, "gid")?,
-            mtime,
+            mode: e.mode & 0o7777,
+            uid: id(e.uid, "uid")?,
+            gid: id(e.gid, "gid")?,
+            mtime: e.mtime,
             xattrs,
         })
     }
@@ -515,18 +473,16 @@ impl Extractor {
         Ok(())
     }
 
-    fn hardlink<R: Read>(
+    fn hardlink(
         &mut self,
         at: &At,
-        e: &tar::Entry<'_, R>,
+        e: &ReadEntry,
         comps: &[Vec<u8>],
         pfd: &OwnedFd,
         cn: &std::ffi::CStr,
     ) -> Result<()> {
-        let target = e
-            .link_name_bytes()
-            .ok_or_else(|| at.bad("hardlink without a target"))?;
-        let tcomps = clean(&target).map_err(|r| at.bad(format!("hardlink target: {r}")))?;
+        let target = &e.link;
+        let tcomps = clean(target).map_err(|r| at.bad(format!("hardlink target: {r}")))?;
         if tcomps == comps {
             return Ok(());
         }
@@ -536,7 +492,7 @@ impl Extractor {
         let missing = || {
             at.bad(format!(
                 "hardlink target {:?} does not exist earlier in this layer",
-                String::from_utf8_lossy(&target)
+                String::from_utf8_lossy(target)
             ))
         };
         let tfd = self
@@ -558,11 +514,12 @@ impl Extractor {
     fn copy_data<R: Read>(
         &mut self,
         at: &At,
-        e: &mut tar::Entry<'_, R>,
+        archive: &mut TarReader<R>,
         file: &mut File,
     ) -> Result<()> {
+        let mut data = archive.data();
         loop {
-            let n = match e.read(&mut self.buf) {
+            let n = match data.read(&mut self.buf) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,

@@ -163,22 +163,84 @@ fn worker_died() -> io::Error {
     io::Error::other("a gzip compression worker thread died")
 }
 
-/// Raw deflate of one block ending in a sync flush (byte-aligned, not final).
+/// Bytes per segment inside a block: each is either deflated (dictionary
+/// reset, sync flush) or, when incompressible, copied as stored blocks.
+const SEGMENT: usize = 64 * 1024;
+/// Bytes of a high-entropy segment trial-compressed to confirm it is incompressible.
+const SAMPLE: usize = 4096;
+/// The largest stored deflate block (RFC 1951: LEN is 16 bits).
+const MAX_STORED: usize = 65_535;
+
+/// Raw deflate of one block, ending byte-aligned and not final.
+///
+/// Deflating random bytes costs as much as compressing text and gains
+/// nothing, so a segment whose byte histogram is flat and whose first 4 KiB
+/// do not shrink is stored as is: this is what makes compressed, encrypted
+/// or media files cheap to export. The decision uses integers only, so it —
+/// and the output — is the same on every machine.
 fn deflate_block(input: &[u8], level: u32) -> io::Result<Block> {
     let mut crc = Crc::new();
     crc.update(input);
     let mut c = Compress::new(flate2::Compression::new(level), false);
     let mut out = Vec::with_capacity(input.len() + input.len() / 64 + 64);
+    for seg in input.chunks(SEGMENT) {
+        if incompressible(seg, &mut c)? {
+            stored(seg, &mut out);
+        } else {
+            c.reset();
+            deflate_sync(&mut c, seg, &mut out)?;
+        }
+    }
+    Ok(Block { data: out, crc })
+}
+
+/// Deflates `input` with a sync flush (ends byte-aligned with an empty stored block).
+fn deflate_sync(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    let start_in = c.total_in();
     loop {
-        let consumed = c.total_in() as usize;
-        c.compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
+        let consumed = (c.total_in() - start_in) as usize;
+        c.compress_vec(&input[consumed..], out, FlushCompress::Sync)
             .map_err(io::Error::other)?;
-        if c.total_in() as usize == input.len() && out.len() < out.capacity() {
-            break;
+        if (c.total_in() - start_in) as usize == input.len() && out.len() < out.capacity() {
+            return Ok(());
         }
         out.reserve(64 * 1024);
     }
-    Ok(Block { data: out, crc })
+}
+
+/// Appends `data` as non-final stored blocks (the stream is byte-aligned here).
+fn stored(data: &[u8], out: &mut Vec<u8>) {
+    for piece in data.chunks(MAX_STORED) {
+        let len = piece.len() as u16;
+        out.push(0); // BFINAL = 0, BTYPE = 00, padding to the byte boundary
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(piece);
+    }
+}
+
+/// True when `seg` looks like random bytes: a nearly flat byte histogram
+/// (sum of squared counts within 3% of a uniform one's) and a first
+/// [`SAMPLE`] bytes that deflate by less than 3%.
+fn incompressible(seg: &[u8], c: &mut Compress) -> io::Result<bool> {
+    if seg.len() < SAMPLE * 2 {
+        return Ok(false);
+    }
+    let mut counts = [0u64; 256];
+    for &b in seg {
+        counts[b as usize] += 1;
+    }
+    let n = seg.len() as u64;
+    let squares: u64 = counts.iter().map(|&k| k * k).sum();
+    // Uniform bytes give about n²/256 + n; 3% slack (and the +n term) for noise.
+    let flat = n * n / 256 + n;
+    if squares * 100 > flat * 103 {
+        return Ok(false);
+    }
+    let mut trial = Vec::with_capacity(SAMPLE + SAMPLE / 8 + 64);
+    c.reset();
+    deflate_sync(c, &seg[..SAMPLE], &mut trial)?;
+    Ok(trial.len() * 100 >= SAMPLE * 97)
 }
 
 #[cfg(test)]
@@ -229,6 +291,39 @@ mod tests {
         let one = gz(&data, 1, 64 * 1024, 100_000);
         assert_eq!(one, gz(&data, 4, 64 * 1024, 333));
         assert_eq!(one, gz(&data, 2, 64 * 1024, 1 << 20));
+    }
+
+    #[test]
+    fn random_segments_are_stored_and_text_is_compressed() {
+        let mut x: u64 = 7;
+        let random: Vec<u8> = (0..SEGMENT * 3)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut c = Compress::new(flate2::Compression::new(1), false);
+        assert!(incompressible(&random[..SEGMENT], &mut c).unwrap());
+        let text = b"the quick brown fox jumps over the lazy dog ".repeat(2000);
+        assert!(!incompressible(&text[..SEGMENT], &mut c).unwrap());
+        // A random 1 KiB pattern repeated: flat histogram, but deflate finds it.
+        let repeated = random[..1024].repeat(64);
+        assert!(!incompressible(&repeated, &mut c).unwrap());
+        let mut mixed = random.clone();
+        mixed.extend_from_slice(&text);
+        mixed.extend_from_slice(&repeated);
+        let out = gz(&mixed, 2, 256 * 1024, 10_000);
+        assert!(
+            out.len() < random.len() + 20_000,
+            "text and repeats were not compressed"
+        );
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&out[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, mixed);
     }
 
     #[test]

@@ -76,7 +76,9 @@ impl Root {
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
         how.flags = (flags | libc::O_CLOEXEC) as u64;
         how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-        loop {
+        // EAGAIN: a rename somewhere on the mount raced a `..` step; the
+        // kernel asks to retry. Bounded, so a rename storm cannot spin us.
+        for _ in 0..128 {
             // SAFETY: valid fd, C string and open_how of the size passed.
             let ret = unsafe {
                 libc::syscall(
@@ -92,11 +94,22 @@ impl Root {
                 return Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) });
             }
             let err = io::Error::last_os_error();
-            // EAGAIN: a concurrent rename raced the resolution; retry.
-            if err.raw_os_error() != Some(libc::EAGAIN) {
-                return Err(err);
+            match err.raw_os_error() {
+                Some(libc::EAGAIN) => continue,
+                Some(libc::ENOSYS) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "openat2(2) is unavailable (Linux < 5.6, or blocked by a seccomp \
+                         profile): rbuild needs it to extract layers safely",
+                    ))
+                }
+                _ => return Err(err),
             }
         }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "path resolution kept racing concurrent renames; try again",
+        ))
     }
 
     /// The directory `components` as an `O_PATH` fd, creating missing

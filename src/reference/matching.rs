@@ -48,6 +48,28 @@ impl Reference {
             .map(|_| MatchKind::RepositorySuffix)
     }
 
+    /// The full names to look up for `self`, best first, for a store that
+    /// resolves exact names: the name itself when it has a registry, else
+    /// `localhost/NAME` then Docker Hub's. A store that also wants podman's
+    /// repository-suffix fallback uses [`Reference::best_match`].
+    pub fn lookup_candidates(&self) -> Vec<Reference> {
+        let typed = self.clone().with_default_tag();
+        let under = |registry: &str| Reference {
+            registry: Some(registry.to_string()),
+            ..typed.clone()
+        };
+        match &typed.registry {
+            Some(_) => vec![typed.clone()],
+            None => {
+                let mut hub = under(DOCKER_HUB);
+                if !hub.repository.contains('/') {
+                    hub.repository = format!("library/{}", hub.repository);
+                }
+                vec![under(LOCAL_REGISTRY), hub]
+            }
+        }
+    }
+
     /// The best match among `stored` names (the first of equals), if any.
     pub fn best_match<'a, I>(&self, stored: I) -> Option<(&'a Reference, MatchKind)>
     where
@@ -166,6 +188,43 @@ mod tests {
             kind("app", &format!("localhost/app:latest@sha256:{HEX}")),
             Some(MatchKind::Local)
         );
+    }
+
+    #[test]
+    fn lookup_candidates_best_first() {
+        let names = |typed: &str| -> Vec<String> {
+            let typed = Reference::parse(typed).unwrap();
+            typed
+                .lookup_candidates()
+                .iter()
+                .map(|r| r.to_string())
+                .collect()
+        };
+        assert_eq!(
+            names("app"),
+            ["localhost/app:latest", "docker.io/library/app:latest"]
+        );
+        assert_eq!(
+            names("team/app:2"),
+            ["localhost/team/app:2", "docker.io/team/app:2"]
+        );
+        assert_eq!(names("quay.io/app"), ["quay.io/app:latest"]);
+        assert_eq!(
+            names(&format!("app:1@sha256:{HEX}")),
+            [
+                format!("localhost/app@sha256:{HEX}"),
+                format!("docker.io/library/app@sha256:{HEX}")
+            ]
+        );
+        for typed in ["app", "team/app:2", "quay.io/app"] {
+            let parsed = Reference::parse(typed).unwrap();
+            for candidate in parsed.lookup_candidates() {
+                assert!(
+                    parsed.match_stored(&candidate).is_some(),
+                    "{typed} vs {candidate}"
+                );
+            }
+        }
     }
 
     #[test]

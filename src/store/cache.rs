@@ -86,10 +86,29 @@ impl Store {
     /// Drops every cache entry (`prune --all`); the layers and blobs they
     /// kept go at the next gc unless something else uses them.
     pub fn clear_cache(&self) -> Result<usize> {
+        self.prune_cache(None)
+    }
+
+    /// Drops the cache entries last written before `until` (all when
+    /// `None`), as `cache prune --filter until=…` asks; and with `None`
+    /// also the `RUN --mount=type=cache` directories.
+    pub fn prune_cache(&self, until: Option<std::time::SystemTime>) -> Result<usize> {
         let _guard = self.lock()?;
         let mut removed = 0;
+        if until.is_none() {
+            let mounts = self.cache_dir().join("mounts");
+            if mounts.is_dir() {
+                crate::store::fsutil::remove_tree(&mounts)?;
+            }
+        }
         for (key, _) in self.cache_entries()? {
             let path = self.cache_path(&key);
+            if let Some(until) = until {
+                let written = fs::metadata(&path).and_then(|m| m.modified());
+                if matches!(written, Ok(t) if t >= until) {
+                    continue;
+                }
+            }
             match fs::remove_file(&path) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

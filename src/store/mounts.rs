@@ -1,6 +1,7 @@
-//! Directories of `RUN --mount=type=cache`: they persist in the store
-//! between builds (`cache/mounts/<sha256 of the id>`), outside any layer,
-//! and are never part of a cache key.
+//! Build state the store keeps beside the cache index: the directories of
+//! `RUN --mount=type=cache` (`cache/mounts/<sha256 of the id>`, persisting
+//! between builds, outside any layer, never part of a cache key) and the
+//! stat cache of context file digests.
 
 use std::fs;
 use std::path::PathBuf;
@@ -10,6 +11,11 @@ use crate::store::error::{Result, StoreError};
 use crate::store::Store;
 
 impl Store {
+    /// Where the build keeps its stat cache of context file digests.
+    pub fn context_stat_cache_path(&self) -> PathBuf {
+        self.root().join("cache").join("context-stat.json")
+    }
+
     /// The persistent directory of cache mount `id`, made on first use
     /// (returns whether it was new, so the caller can set owner and mode).
     pub fn cache_mount_dir(&self, id: &str) -> Result<(PathBuf, bool)> {

@@ -459,3 +459,6 @@ impl Instruction {
         copy
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -508,18 +508,26 @@ fn parse_onbuild(node: &Node) -> R<Onbuild> {
     no_flags(node, "ONBUILD")?;
     let upper = trigger.keyword.trim().to_uppercase();
     match upper.as_str() {
-        "ONBUILD" => return Err((ErrorKind::OnbuildChain, trigger.keyword.clone())),
+        "ONBUILD" => return Err((ErrorKind::OnbuildChain, trigger.original.clone())),
         "MAINTAINER" | "FROM" => {
             return Err((
                 ErrorKind::OnbuildTrigger {
                     trigger: upper.clone(),
                 },
-                trigger.keyword.clone(),
+                trigger.original.clone(),
             ));
         }
         _ => {}
     }
-    let typed = dispatch(trigger, &node.heredocs)?;
+    // Errors without a word of their own point at the trigger, not at ONBUILD.
+    let typed = dispatch(trigger, &node.heredocs).map_err(|(kind, needle)| {
+        let needle = if needle.is_empty() {
+            trigger.original.clone()
+        } else {
+            needle
+        };
+        (kind, needle)
+    })?;
     // The expression is the line without its ONBUILD keyword, heredocs appended.
     let original = node.original.trim_start();
     let after = original

@@ -4,7 +4,7 @@
 //! The parser keeps instruction arguments as written; the build executor
 //! calls [`Lexer`] at run time with the stage's live ARG/ENV (an [`Env`]),
 //! so base-image ENV applies at the right moment and parsing stays pure.
-//! [`policy`] says which instructions (and which of their flags) expand at
+//! [`policy()`] says which instructions (and which of their flags) expand at
 //! all and which of them split the result into several words.
 //!
 //! Pure: no I/O.
@@ -19,4 +19,5 @@ pub mod policy;
 pub use env::{Env, EnvList, NoEnv};
 pub use error::{LexError, LexErrorKind};
 pub use lexer::{Expansion, Lexer, MAX_NESTING};
+pub use pattern::MAX_WILDCARDS;
 pub use policy::{expands, flag_expands, policy, ExpansionPolicy};

@@ -8,12 +8,23 @@ use regex::{Regex, RegexBuilder};
 
 use super::chars::{is_digit, is_letter};
 
+/// The most `*` and `?` one pattern may hold. Matching costs pattern size
+/// times value size, so a hostile 64 KiB pattern of stars would take minutes
+/// (in BuildKit too); real patterns use a handful.
+pub const MAX_WILDCARDS: usize = 128;
+
 /// Compiles `pattern`; `greedy` makes `*` match the longest run, `anchored`
 /// matches at the start only. The error says why the pattern is invalid.
 pub(super) fn to_regex(pattern: &str, greedy: bool, anchored: bool) -> Result<Regex, String> {
     let mut out = String::with_capacity(pattern.len() + 4);
     if anchored {
         out.push('^');
+    }
+    let wildcards = pattern.chars().filter(|c| matches!(c, '*' | '?')).count();
+    if wildcards > MAX_WILDCARDS {
+        return Err(format!(
+            "the pattern has {wildcards} wildcards ('*' and '?'); at most {MAX_WILDCARDS} are allowed"
+        ));
     }
     let mut chars = pattern.chars().peekable();
     while let Some(tok) = chars.next() {
@@ -197,6 +208,16 @@ mod tests {
             let err = to_regex(bad, true, true).unwrap_err();
             assert!(err.starts_with("invalid escape"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn limits_wildcards() {
+        assert!(to_regex(&"*a".repeat(MAX_WILDCARDS), true, false).is_ok());
+        let err = to_regex(&"?".repeat(MAX_WILDCARDS + 1), true, false).unwrap_err();
+        assert_eq!(
+            err,
+            "the pattern has 129 wildcards ('*' and '?'); at most 128 are allowed"
+        );
     }
 
     #[test]

@@ -66,7 +66,9 @@ pub(super) fn export(
     for name in old {
         if !keep.contains(&*name.to_string_lossy()) {
             let path = dir.join(&name);
-            let removed = if path.is_dir() {
+            // A symlink is removed itself, never followed.
+            let is_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+            let removed = if is_dir {
                 fs::remove_dir_all(&path)
             } else {
                 fs::remove_file(&path)

@@ -12,7 +12,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::manifest::{Compression, Descriptor, ImageManifest, ManifestError, ManifestFormat};
+use super::config::Platform;
+use super::manifest::{
+    Compression, Descriptor, DockerManifestList, ImageManifest, ManifestError, ManifestFormat,
+    OciIndex, DOCKER_MANIFEST_LIST, OCI_INDEX,
+};
 use super::source::{BlobInfo, ExportSource, SourceError};
 use crate::digest::Digest;
 
@@ -207,6 +211,9 @@ fn validate_oci_ref(reference: &str) -> Result<(), &'static str> {
 /// How to write the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportOptions {
+    /// Honoured by `dir:`. OCI layouts (`oci:`, `oci-archive:`) always get
+    /// OCI manifests, as containers/image converts for them (its layout
+    /// reader finds nothing else); `docker-archive:` is always docker.
     pub format: ManifestFormat,
     /// Ignored by `docker-archive:`, which holds uncompressed layers.
     pub compression: Compression,
@@ -270,22 +277,145 @@ pub fn export_with_progress(
     options: &ExportOptions,
     progress: Progress<'_>,
 ) -> Result<Exported, ExportError> {
+    let top = Top::Image(source);
+    let only =
+        |(_, mut images): (Digest, Vec<Exported>)| images.pop().expect("one image was exported");
     let exported = match destination {
-        Destination::Oci { dir, reference } => {
-            oci::export(source, dir, reference.as_deref(), options, progress)
-        }
-        Destination::OciArchive { file, reference } => {
-            oci_archive::export(source, file, reference.as_deref(), options, progress)
-        }
+        Destination::Oci { dir, reference } => only(oci::export(
+            &top,
+            dir,
+            reference.as_deref(),
+            options,
+            progress,
+        )?),
+        Destination::OciArchive { file, reference } => only(oci_archive::export(
+            &top,
+            file,
+            reference.as_deref(),
+            options,
+            progress,
+        )?),
         Destination::DockerArchive { file, reference } => {
-            docker_archive::export(source, file, reference.as_deref(), progress)
+            docker_archive::export(source, file, reference.as_deref(), progress)?
         }
-        Destination::Dir { dir: path } => dir::export(source, path, options, progress),
-    }?;
+        Destination::Dir { dir: path } => dir::export(source, path, options, progress)?,
+    };
     progress(ExportEvent::Manifest {
         digest: exported.manifest_digest,
     });
     Ok(exported)
+}
+
+/// What a multi-platform export wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportedIndex {
+    /// The index (OCI) or manifest list (docker) digest.
+    pub digest: Digest,
+    /// Each image, in the order given.
+    pub images: Vec<Exported>,
+}
+
+/// Writes several images, one per platform, under one OCI index (or docker
+/// manifest list with `ManifestFormat::Docker`) to `oci:` or `oci-archive:`.
+pub fn export_index(
+    images: &[(&dyn ExportSource, Platform)],
+    destination: &Destination,
+    options: &ExportOptions,
+    progress: Progress<'_>,
+) -> Result<ExportedIndex, ExportError> {
+    let top = Top::Index(images);
+    let (digest, images) = match destination {
+        Destination::Oci { dir, reference } => {
+            oci::export(&top, dir, reference.as_deref(), options, progress)?
+        }
+        Destination::OciArchive { file, reference } => {
+            oci_archive::export(&top, file, reference.as_deref(), options, progress)?
+        }
+        other => {
+            return Err(ExportError::BadDestination {
+                input: other.to_string(),
+                why: "multi-platform images can be written to oci: and oci-archive: only".into(),
+            })
+        }
+    };
+    progress(ExportEvent::Manifest { digest });
+    Ok(ExportedIndex { digest, images })
+}
+
+/// What goes at the top of a layout: one image, or an index of several.
+pub(super) enum Top<'a> {
+    Image(&'a dyn ExportSource),
+    Index(&'a [(&'a dyn ExportSource, Platform)]),
+}
+
+/// Writes everything `top` needs into `sink`: blobs, manifests and, for an
+/// index, the index itself. Returns the descriptor a layout lists and the
+/// images written.
+pub(super) fn write_top(
+    top: &Top<'_>,
+    sink: &mut dyn BlobSink,
+    options: &ExportOptions,
+    progress: Progress<'_>,
+) -> Result<(Descriptor, Vec<Exported>), ExportError> {
+    let mut write_one = |source: &dyn ExportSource,
+                         progress: Progress<'_>|
+     -> Result<(Descriptor, Exported), ExportError> {
+        let manifest = write_image_blobs(
+            source,
+            sink,
+            options.format,
+            options.compression,
+            &options.annotations,
+            progress,
+        )?;
+        let info = sink.put_bytes(BlobKind::Manifest, &manifest.to_json())?;
+        let descriptor = Descriptor::new(manifest.media_type(), info.digest, info.size);
+        let exported = Exported {
+            config_digest: manifest.config.digest,
+            manifest,
+            manifest_digest: info.digest,
+        };
+        Ok((descriptor, exported))
+    };
+    match top {
+        Top::Image(source) => {
+            let (descriptor, exported) = write_one(*source, progress)?;
+            Ok((descriptor, vec![exported]))
+        }
+        Top::Index(images) => {
+            let mut entries = Vec::new();
+            let mut exported = Vec::new();
+            for (source, platform) in images.iter() {
+                let (descriptor, image) = write_one(*source, &mut *progress)?;
+                entries.push((descriptor, platform.clone()));
+                exported.push(image);
+            }
+            let (media_type, bytes) = match options.format {
+                ManifestFormat::Oci => {
+                    let index = OciIndex {
+                        manifests: entries
+                            .into_iter()
+                            .map(|(mut d, p)| {
+                                d.platform = Some(p);
+                                d
+                            })
+                            .collect(),
+                        ..OciIndex::default()
+                    };
+                    (OCI_INDEX, index.to_json())
+                }
+                ManifestFormat::Docker => (
+                    DOCKER_MANIFEST_LIST,
+                    DockerManifestList::new(&entries).to_json(),
+                ),
+            };
+            let info = sink.put_bytes(BlobKind::Manifest, &bytes)?;
+            Ok((
+                Descriptor::new(media_type, info.digest, info.size),
+                exported,
+            ))
+        }
+    }
 }
 
 /// Writes every layer blob (cached ones copied, the rest streamed from the
@@ -307,11 +437,24 @@ fn write_image_blobs(
                 (info, true)
             }
             None => {
-                let mut produce =
-                    |w: &mut dyn Write| source.write_layer_blob(index, compression, w);
-                (sink.put_stream(BlobKind::Layer, &mut produce)?, false)
+                let mut diff_id = None;
+                let mut produce = |w: &mut dyn Write| {
+                    let written = source.write_layer_blob(index, compression, w)?;
+                    diff_id = Some(written.diff_id);
+                    Ok(written.blob)
+                };
+                let info = sink.put_stream(BlobKind::Layer, &mut produce)?;
+                if let Some(got) = diff_id.filter(|d| *d != layer.diff_id) {
+                    return Err(ExportError::DiffIdMismatch {
+                        index,
+                        expected: layer.diff_id,
+                        got,
+                    });
+                }
+                (info, false)
             }
         };
+        // An uncompressed blob is its own diff: check cached ones too.
         if compression == Compression::None && info.digest != layer.diff_id {
             return Err(ExportError::DiffIdMismatch {
                 index,

@@ -7,21 +7,23 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use super::sink::{BlobKind, BlobSink, DirSink, Naming};
-use super::{write_image_blobs, ExportError, ExportOptions, Exported, Progress};
+use super::sink::{DirSink, Naming};
+use super::{write_top, ExportError, ExportOptions, Exported, Progress, Top};
+use crate::digest::Digest;
 use crate::image::manifest::{Descriptor, OciIndex, ANNOTATION_REF_NAME};
-use crate::image::source::ExportSource;
 
 pub(super) const LAYOUT_FILE: &str = "oci-layout";
 pub(super) const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
+/// Writes `top` into the layout at `dir`; returns the digest listed in
+/// `index.json` and the images written.
 pub(super) fn export(
-    source: &dyn ExportSource,
+    top: &Top<'_>,
     dir: &Path,
     reference: Option<&str>,
     options: &ExportOptions,
     progress: Progress<'_>,
-) -> Result<Exported, ExportError> {
+) -> Result<(Digest, Vec<Exported>), ExportError> {
     let io = |what: &str, path: &Path| {
         let what = what.to_string();
         let path = path.to_path_buf();
@@ -54,16 +56,7 @@ pub(super) fn export(
     }
 
     let mut sink = DirSink::new(dir, Naming::OciBlobs)?;
-    let manifest = write_image_blobs(
-        source,
-        &mut sink,
-        options.format,
-        options.compression,
-        &options.annotations,
-        progress,
-    )?;
-    let manifest_bytes = manifest.to_json();
-    let manifest_info = sink.put_bytes(BlobKind::Manifest, &manifest_bytes)?;
+    let (descriptor, images) = write_top(top, &mut sink, &oci_only(options), progress)?;
 
     // Two exports into one layout must not lose each other's entry: the
     // read-merge-write of index.json runs under a lock on the directory.
@@ -81,18 +74,18 @@ pub(super) fn export(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io("reading", &index_path)(e)),
         };
-    let descriptor = Descriptor::new(
-        manifest.media_type(),
-        manifest_info.digest,
-        manifest_info.size,
-    );
+    let digest = descriptor.digest;
     let index = merge_index(existing.unwrap_or_default(), descriptor, reference);
     write_atomic(&index_path, &index.to_json())?;
-    Ok(Exported {
-        config_digest: manifest.config.digest,
-        manifest,
-        manifest_digest: manifest_info.digest,
-    })
+    Ok((digest, images))
+}
+
+/// `options` with OCI manifests: an OCI layout holds nothing else.
+pub(super) fn oci_only(options: &ExportOptions) -> ExportOptions {
+    ExportOptions {
+        format: crate::image::manifest::ManifestFormat::Oci,
+        ..options.clone()
+    }
 }
 
 /// An exclusive `flock` on the directory itself (no lock file is left in
@@ -174,6 +167,7 @@ pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError>
         .map_err(io("setting permissions of"))?;
     tmp.persist(path)
         .map_err(|e| io("renaming into place")(e.error))?;
+    super::sink::sync_parent(path);
     Ok(())
 }
 

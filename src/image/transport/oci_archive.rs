@@ -4,45 +4,29 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::oci::{merge_index, LAYOUT_CONTENT, LAYOUT_FILE};
-use super::sink::{BlobKind, BlobSink, Naming, TarSink};
-use super::{write_image_blobs, ExportError, ExportOptions, Exported, Progress};
-use crate::image::manifest::{Descriptor, OciIndex};
-use crate::image::source::ExportSource;
+use super::oci::{merge_index, oci_only, LAYOUT_CONTENT, LAYOUT_FILE};
+use super::sink::{Naming, TarSink};
+use super::{write_top, ExportError, ExportOptions, Exported, Progress, Top};
+use crate::digest::Digest;
+use crate::image::manifest::OciIndex;
 
 pub(super) fn export(
-    source: &dyn ExportSource,
+    top: &Top<'_>,
     file: &Path,
     reference: Option<&str>,
     options: &ExportOptions,
     progress: Progress<'_>,
-) -> Result<Exported, ExportError> {
+) -> Result<(Digest, Vec<Exported>), ExportError> {
     let (tmp, mut sink) = open_tar(file, Naming::OciBlobs)?;
     sink.put_named(LAYOUT_FILE, LAYOUT_CONTENT)?;
     sink.put_dir("blobs/")?;
     sink.put_dir("blobs/sha256/")?;
-    let manifest = write_image_blobs(
-        source,
-        &mut sink,
-        options.format,
-        options.compression,
-        &options.annotations,
-        progress,
-    )?;
-    let manifest_info = sink.put_bytes(BlobKind::Manifest, &manifest.to_json())?;
-    let descriptor = Descriptor::new(
-        manifest.media_type(),
-        manifest_info.digest,
-        manifest_info.size,
-    );
+    let (descriptor, images) = write_top(top, &mut sink, &oci_only(options), progress)?;
+    let digest = descriptor.digest;
     let index = merge_index(OciIndex::default(), descriptor, reference);
     sink.put_named("index.json", &index.to_json())?;
     close_tar(tmp, sink, file)?;
-    Ok(Exported {
-        config_digest: manifest.config.digest,
-        manifest,
-        manifest_digest: manifest_info.digest,
-    })
+    Ok((digest, images))
 }
 
 /// A temp file beside `file` (so the final rename stays on one filesystem).
@@ -85,5 +69,6 @@ pub(super) fn close_tar(
         .map_err(io("setting permissions of"))?;
     tmp.persist(file)
         .map_err(|e| io("renaming the archive into place")(e.error))?;
+    super::sink::sync_parent(file);
     Ok(())
 }
