@@ -406,3 +406,17 @@ fn a_commit_waits_for_a_running_command_of_the_same_container() {
         "rm leaves nothing of the container in the run root"
     );
 }
+
+#[test]
+fn prune_keeps_what_a_container_stands_on() {
+    let s = Sandbox::new(Runner::Root);
+    s.import_busybox();
+    let c = s.ok(&["from", "busybox"]).trim().to_string();
+    s.ok(&["run", &c, "--", "touch", "/committed"]);
+    // An unnamed commit: a dangling image, but the container now sits on its layer.
+    s.ok(&["commit", &c]);
+    s.ok(&["prune", "--all"]);
+    s.ok(&["run", &c, "--", "test", "-f", "/committed"]);
+    s.ok(&["run", &c, "--", "test", "-x", "/bin/busybox"]);
+    s.ok(&["rm", &c]);
+}
