@@ -247,6 +247,11 @@ fn mount_under_unshare(runner: Runner) {
         assert!(listed.contains(&c), "mount lists {c}: {listed}");
         // run goes through the existing mount and sees the file.
         assert_eq!(s.ok(&["run", &c, "--", "cat", "/hand.txt"]), "by hand\n");
+        // umount takes it down; mount makes it again on demand.
+        assert_eq!(s.ok(&["umount", &c]).trim().len(), 64);
+        assert_eq!(s.ok(&["mount"]), "");
+        let path = s.ok(&["mount", &c]);
+        assert!(Path::new(path.trim()).join("hand.txt").is_file());
     } else {
         // Rootless, a mount outside `unshare` would vanish: refused with the fix.
         let out = s.rbuild(&["mount", &c]);
