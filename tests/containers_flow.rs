@@ -247,6 +247,11 @@ fn mount_under_unshare(runner: Runner) {
         assert!(listed.contains(&c), "mount lists {c}: {listed}");
         // run goes through the existing mount and sees the file.
         assert_eq!(s.ok(&["run", &c, "--", "cat", "/hand.txt"]), "by hand\n");
+        // umount takes it down; mount makes it again on demand.
+        assert_eq!(s.ok(&["umount", &c]).trim().len(), 64);
+        assert_eq!(s.ok(&["mount"]), "");
+        let path = s.ok(&["mount", &c]);
+        assert!(Path::new(path.trim()).join("hand.txt").is_file());
     } else {
         // Rootless, a mount outside `unshare` would vanish: refused with the fix.
         let out = s.rbuild(&["mount", &c]);
@@ -405,4 +410,18 @@ fn a_commit_waits_for_a_running_command_of_the_same_container() {
             .unwrap_or(true),
         "rm leaves nothing of the container in the run root"
     );
+}
+
+#[test]
+fn prune_keeps_what_a_container_stands_on() {
+    let s = Sandbox::new(Runner::Root);
+    s.import_busybox();
+    let c = s.ok(&["from", "busybox"]).trim().to_string();
+    s.ok(&["run", &c, "--", "touch", "/committed"]);
+    // An unnamed commit: a dangling image, but the container now sits on its layer.
+    s.ok(&["commit", &c]);
+    s.ok(&["prune", "--all"]);
+    s.ok(&["run", &c, "--", "test", "-f", "/committed"]);
+    s.ok(&["run", &c, "--", "test", "-x", "/bin/busybox"]);
+    s.ok(&["rm", &c]);
 }

@@ -93,6 +93,9 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
             rows.push(row);
         }
     }
+    // Written, not println!'d: `rbuild containers | head` must not panic.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     let short = |s: &str| {
         if args.notruncate {
             s.to_string()
@@ -101,10 +104,10 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
     } else if args.quiet {
         for r in &rows {
-            println!("{}", short(&r.id));
+            writeln!(out, "{}", short(&r.id))?;
         }
     } else if let Some(fmt) = &args.format {
         let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
@@ -116,21 +119,22 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
                 "ImageName": r.imagename,
                 "ContainerName": r.containername,
             });
-            println!("{}", template.render(&value)?);
+            writeln!(out, "{}", template.render(&value)?)?;
         }
     } else {
         if !args.noheading {
-            println!("CONTAINER ID  BUILDER  IMAGE ID     IMAGE NAME                       CONTAINER NAME");
+            writeln!(out, "CONTAINER ID  BUILDER  IMAGE ID     IMAGE NAME                       CONTAINER NAME")?;
         }
         for r in &rows {
-            println!(
+            writeln!(
+                out,
                 "{:<12}  {:^7}  {:<12} {:<32} {}",
                 short(&r.id),
                 "*",
                 short(&r.imageid),
                 r.imagename,
                 r.containername
-            );
+            )?;
         }
     }
     Ok(0)

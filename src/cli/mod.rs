@@ -70,12 +70,12 @@ pub enum Command {
     /// Build an image from a Containerfile.
     #[command(visible_alias = "build", alias = "build-using-dockerfile")]
     Bud(Box<bud::BudArgs>),
-    /// Manage the build cache.
-    Cache(prune::CacheArgs),
     /// Add files, URLs or archive contents to a working container (ADD).
     Add(copy::CopyArgs),
     /// Make an image from a working container.
     Commit(commit::CommitArgs),
+    /// Manage the build cache.
+    Cache(prune::CacheArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
     /// Change the image config of a working container.
@@ -94,13 +94,12 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Show an image's configuration and manifest.
     Inspect(inspect::InspectArgs),
+    /// Mount a working container's rootfs and print its path.
+    Mount(mount::MountArgs),
     /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
     Parse(parse::ParseArgs),
     /// Remove dangling images and unused layers and blobs.
     Prune(prune::PruneArgs),
-    /// Mount a working container's rootfs and print its path.
-    Mount(mount::MountArgs),
-    /// Export an image to an oci:, oci-archive:, docker-archive: or dir: destination.
     /// Log in to a registry.
     Login(login::LoginArgs),
     /// Log out of a registry.
