@@ -22,6 +22,8 @@ fn intervals(sb: &Sandbox, jobs: &str, id: &str) -> ((f64, f64), (f64, f64)) {
     let find = |tag: &str| -> (f64, f64) {
         let line = out
             .lines()
+            // The STEP line echoes the command text too: skip it.
+            .filter(|l| !l.contains("STEP"))
             .find_map(|l| {
                 l.split_once(&format!("{tag} "))
                     .map(|(_, rest)| rest.to_string())
