@@ -1,7 +1,8 @@
-//! `rbuild from [--name N] IMAGE|scratch`: makes a working container and
-//! prints its name (`IMAGE-working-container`, `-1`, `-2`, … when taken).
+//! `rbuild from [--name N] [--pull[=POLICY]] IMAGE|scratch`: makes a
+//! working container (pulling the image when the policy says so) and prints
+//! its name (`IMAGE-working-container`, `-1`, `-2`, … when taken).
 
-use anyhow::bail;
+use anyhow::Context;
 
 use super::GlobalOptions;
 use crate::container::WorkingContainer;
@@ -13,27 +14,41 @@ pub struct FromArgs {
     /// Name of the working container (default: IMAGE-working-container).
     #[arg(long)]
     pub name: Option<String>,
-    /// Pull policy: missing (default), never, always, newer. rbuild has no
-    /// registry client yet, so the image must be in the store.
-    #[arg(long, num_args = 0..=1, default_missing_value = "missing", value_name = "POLICY",
+    /// Pull policy: missing (default), never, always, newer; `--pull` alone
+    /// means always.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "always",
+          value_name = "POLICY",
           value_parser = ["missing", "never", "always", "newer", "true", "false", "ifmissing", "ifnewer"])]
     pub pull: Option<String>,
+    #[command(flatten)]
+    pub registry: super::pull::RegistryArgs,
     /// Print nothing but the container name.
     #[arg(short, long)]
     pub quiet: bool,
 }
 
 pub fn run(global: &GlobalOptions, args: FromArgs) -> anyhow::Result<i32> {
-    if matches!(
-        args.pull.as_deref(),
-        Some("always" | "newer" | "true" | "ifnewer")
-    ) {
-        bail!(
-            "--pull={}: rbuild cannot contact registries yet; import the image (`rbuild import ROOTFS.tar NAME`) and use --pull=missing",
-            args.pull.as_deref().unwrap_or_default()
-        );
-    }
+    let policy: crate::registry::PullPolicy = args
+        .pull
+        .as_deref()
+        .unwrap_or("missing")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
     let access = super::store_access::open(global)?;
+    if !args.image.eq_ignore_ascii_case("scratch") {
+        let options = super::pull::pull_options(&args.registry, None)?;
+        let lease = access.store.lease()?;
+        let printer = crate::registry::pull::stderr_printer(args.quiet);
+        crate::registry::pull_with_policy(
+            &access.store,
+            &lease,
+            &args.image,
+            policy,
+            &options,
+            &printer,
+        )
+        .with_context(|| format!("finding the image {:?}", args.image))?;
+    }
     let wc = WorkingContainer::create(&access.store, &args.image, args.name.as_deref())?;
     println!("{}", wc.name());
     Ok(0)
