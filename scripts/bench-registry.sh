@@ -63,7 +63,10 @@ measure "skopeo copy (all blobs present)" skopeo copy --dest-tls-verify=false "o
 # buildah keeps its storage inside $WORK, removed at exit.
 BUILDAH_STORE=(--root "$WORK/buildah-root" --runroot "$WORK/buildah-run")
 if [ -x "$BUILDAH" ]; then
-    measure "buildah push" "$BUILDAH" "${BUILDAH_STORE[@]}" push --tls-verify=false "oci:$WORK/layout:bench" "docker://$HOST/bench/buildah:1"
+    # buildah pushes only images in its own storage: load it first, untimed.
+    BID=$("$BUILDAH" "${BUILDAH_STORE[@]}" pull -q "oci:$WORK/layout:bench")
+    measure "buildah push" "$BUILDAH" "${BUILDAH_STORE[@]}" push --tls-verify=false "$BID" "docker://$HOST/bench/buildah:1"
+    "$BUILDAH" "${BUILDAH_STORE[@]}" rmi -a >/dev/null
 else
     echo "(buildah is not installed here: no buildah figures)"
 fi
