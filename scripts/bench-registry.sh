@@ -11,6 +11,8 @@ set -euo pipefail
 BIG_MIB=${1:-1024}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 RBUILD=${RBUILD:-$HERE/target/release/rbuild}
+# buildah on PATH, else the modern build some machines have; BUILDAH=path overrides.
+BUILDAH=${BUILDAH:-$(command -v buildah || echo /opt/buildah-modern/bin/buildah)}
 [ -x "$RBUILD" ] || { echo "build first: cargo build --release (or set RBUILD)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/rbuild-bench-XXXXXX)
 REG_PID=
@@ -58,8 +60,13 @@ measure "rbuild push (cold registry)" "$RBUILD" --root "$S" push --tls-verify=fa
 measure "skopeo copy oci: -> docker:// (cold)" skopeo copy --dest-tls-verify=false "oci:$WORK/layout:bench" "docker://$HOST/bench/skopeo:1"
 measure "rbuild push (all blobs present)" "$RBUILD" --root "$S" push --tls-verify=false bench "docker://$HOST/bench/rbuild:2"
 measure "skopeo copy (all blobs present)" skopeo copy --dest-tls-verify=false "oci:$WORK/layout:bench" "docker://$HOST/bench/skopeo:2"
-if command -v buildah >/dev/null; then
-    measure "buildah push" buildah push --tls-verify=false "oci:$WORK/layout:bench" "docker://$HOST/bench/buildah:1"
+# buildah keeps its storage inside $WORK, removed at exit.
+BUILDAH_STORE=(--root "$WORK/buildah-root" --runroot "$WORK/buildah-run")
+if [ -x "$BUILDAH" ]; then
+    # buildah pushes only images in its own storage: load it first, untimed.
+    BID=$("$BUILDAH" "${BUILDAH_STORE[@]}" pull -q "oci:$WORK/layout:bench")
+    measure "buildah push" "$BUILDAH" "${BUILDAH_STORE[@]}" push --tls-verify=false "$BID" "docker://$HOST/bench/buildah:1"
+    "$BUILDAH" "${BUILDAH_STORE[@]}" rmi -a >/dev/null
 else
     echo "(buildah is not installed here: no buildah figures)"
 fi
@@ -68,6 +75,6 @@ echo "== pull (empty stores)"
 measure "rbuild pull (download + verify + extract)" "$RBUILD" --root "$WORK/pull-store" pull --tls-verify=false "$HOST/bench/rbuild:1"
 measure "skopeo copy docker:// -> oci: (download only)" skopeo copy --src-tls-verify=false "docker://$HOST/bench/rbuild:1" "oci:$WORK/pulled:x"
 measure "rbuild pull again (all layers present)" "$RBUILD" --root "$WORK/pull-store" pull --policy always --tls-verify=false "$HOST/bench/rbuild:1"
-if command -v buildah >/dev/null; then
-    measure "buildah pull" buildah pull --tls-verify=false "docker://$HOST/bench/rbuild:1"
+if [ -x "$BUILDAH" ]; then
+    measure "buildah pull" "$BUILDAH" "${BUILDAH_STORE[@]}" pull --tls-verify=false "docker://$HOST/bench/rbuild:1"
 fi

@@ -9,6 +9,7 @@ use crate::image::lookup::lookup_image;
 use crate::image::manifest::{ImageManifest, ManifestFormat};
 use crate::image::Compression;
 use crate::reference::{normalize_docker, Reference};
+use crate::registry::progress::BlobBars;
 use crate::registry::{push, PushEvent, PushOptions};
 
 pub fn run(global: &GlobalOptions, args: &PushArgs, name: &str) -> anyhow::Result<i32> {
@@ -47,8 +48,9 @@ pub fn run(global: &GlobalOptions, args: &PushArgs, name: &str) -> anyhow::Resul
         mount_from,
     };
     let quiet = args.quiet;
+    let bars = BlobBars::stderr();
     if !quiet {
-        eprintln!("Getting image source signatures");
+        bars.line("Getting image source signatures");
     }
     let printer = move |event: PushEvent| {
         if quiet {
@@ -68,10 +70,16 @@ pub fn run(global: &GlobalOptions, args: &PushArgs, name: &str) -> anyhow::Resul
                 } else {
                     "done"
                 };
-                eprintln!("Copying blob {} {note}", blob.digest);
+                bars.finish(
+                    &blob.digest,
+                    &format!("Copying blob {} {note}", blob.digest),
+                );
             }
-            PushEvent::Config { blob, .. } => eprintln!("Copying config {} done", blob.digest),
-            PushEvent::Manifest { .. } => eprintln!("Writing manifest to image destination"),
+            PushEvent::BlobProgress { digest, sent, size } => bars.update(&digest, sent, size),
+            PushEvent::Config { blob, .. } => {
+                bars.line(&format!("Copying config {} done", blob.digest))
+            }
+            PushEvent::Manifest { .. } => bars.line("Writing manifest to image destination"),
         }
     };
     let pushed = push(&source, &destination, &opts, &printer)

@@ -3,9 +3,9 @@
 //! mtimes on disk at commit, so re-tarring a layer reproduces its diff ID
 //! without knowing the clamp — with its blob cache and transcoding.
 //!
-//! Pulled layers: the store keys an extracted layer by the deterministic tar
-//! digest of its directory, while a pulled image's config keeps the
-//! registry's `rootfs.diff_ids`. The pull records the original blob on the
+//! Pulled layers: the store keys a pulled layer by the registry's diff ID
+//! (checked while extracting), but re-tarring its directory with the
+//! deterministic tar writer gives another stream. The pull records the original blob on the
 //! layer under [`pulled_blob_key`]; an export sends it as it is, or
 //! transcodes it to another compression, so the uncompressed stream always
 //! matches the config's diff ID and a pulled image pushes back

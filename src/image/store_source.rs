@@ -85,7 +85,10 @@ impl<'a> StoreSource<'a> {
         let mut pulled = Vec::new();
         for (chain, expected) in record.layers.iter().zip(&diff_ids) {
             let found = store.layer_meta(chain)?.diff_id;
-            let is_pulled = found != *expected && pulled_blob(store, chain, expected).is_some();
+            // A pulled layer is keyed by the registry's diff ID, yet its
+            // directory does not re-tar to it: the recorded original blob
+            // must be exported whenever there is one.
+            let is_pulled = pulled_blob(store, chain, expected).is_some();
             pulled.push(is_pulled);
             if found != *expected && !is_pulled {
                 return Err(StoreSourceError::DiffId {

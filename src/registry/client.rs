@@ -87,12 +87,30 @@ impl Access {
 pub enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    /// `len` bytes of a file from `offset`.
+    /// `len` bytes of a file from `offset`; `sent` hears the file offset
+    /// reached as the bytes go out.
     File {
         path: &'a Path,
         offset: u64,
         len: u64,
+        sent: &'a (dyn Fn(u64) + Sync),
     },
+}
+
+/// Reports the file offset reached after every read.
+struct SentReader<'a, R> {
+    inner: R,
+    offset: u64,
+    sent: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: io::Read> io::Read for SentReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.offset += n as u64;
+        (self.sent)(self.offset);
+        Ok(n)
+    }
 }
 
 #[derive(Default)]
@@ -337,12 +355,21 @@ impl Client {
             let result = match body {
                 Body::Empty => req.call(),
                 Body::Bytes(b) => req.send_bytes(b),
-                Body::File { path, offset, len } => {
+                Body::File {
+                    path,
+                    offset,
+                    len,
+                    sent,
+                } => {
                     let mut f = File::open(path).map_err(RegistryError::io("opening", path))?;
                     f.seek(SeekFrom::Start(offset))
                         .map_err(RegistryError::io("seeking in", path))?;
-                    req.set("Content-Length", &len.to_string())
-                        .send(io::BufReader::with_capacity(1 << 20, f.take(len)))
+                    let reader = SentReader {
+                        inner: io::BufReader::with_capacity(1 << 20, f.take(len)),
+                        offset,
+                        sent,
+                    };
+                    req.set("Content-Length", &len.to_string()).send(reader)
                 }
             };
             let err = match result {
@@ -634,12 +661,14 @@ impl Client {
 
     /// Uploads `size` bytes of `path` as blob `digest`: one PUT, or PATCH
     /// chunks when the client's chunk size is smaller than the blob.
+    /// `sent` hears how many bytes went out so far.
     pub fn upload_blob_file(
         &self,
         repository: &str,
         digest: &Digest,
         size: u64,
         path: &Path,
+        sent: &(dyn Fn(u64) + Sync),
     ) -> Result<()> {
         let access = Access::Push(repository.to_string());
         let start = self.url(&format!("{repository}/blobs/uploads/"));
@@ -665,7 +694,12 @@ impl Client {
                         ("Content-Type", "application/octet-stream"),
                         ("Content-Range", &range),
                     ],
-                    Body::File { path, offset, len },
+                    Body::File {
+                        path,
+                        offset,
+                        len,
+                        sent,
+                    },
                     "uploading a blob chunk",
                 )?;
                 location = self.upload_location(&location, &resp)?;
@@ -683,6 +717,7 @@ impl Client {
                 path,
                 offset,
                 len: size - offset,
+                sent,
             },
             "finishing an upload",
         )?;

@@ -8,6 +8,7 @@
 //! - [`conf`]: `registries.conf` (search registries, mirrors, insecure).
 //! - [`platform`]: choosing an image out of an index.
 //! - [`pull`]: registry → store; [`push`]: any export source → registry.
+//! - [`progress`]: per-blob progress bars, or skopeo's plain lines.
 //!
 //! Uses the store through its API only; knows nothing of its layout.
 
@@ -16,6 +17,7 @@ pub mod client;
 pub mod conf;
 pub mod error;
 pub mod platform;
+pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod tls;

@@ -6,16 +6,16 @@
 //! digest and size from the manifest, so a wrong blob is never stored.
 //! Layers are extracted in order as their blobs arrive, each on its parent.
 //!
-//! How the diff IDs are reconciled: an extracted layer is recorded under the
-//! layer module's deterministic tar digest of its directory (so it is keyed
-//! like every other layer in the store), while the registry's config is
-//! kept verbatim (image ID = config digest, its `rootfs.diff_ids` are the
-//! registry's). While extracting, the uncompressed stream's digest is
-//! checked against the config's diff ID, and the original blob is recorded
-//! on the layer under `COMPRESSION:REGISTRY-DIFF-ID` (see
-//! [`crate::image::from_store::pulled_blob_key`]), so a push sends the
-//! original bytes and the export can re-compress from them when asked for
-//! another compression. A layer whose (parent, blob) pair is already in the
+//! How the diff IDs are reconciled: while extracting, the uncompressed
+//! stream's digest is checked against the config's diff ID, and the layer
+//! is recorded under that verified registry diff ID (so its chain ID is the
+//! image's own, and no second pass re-tars the extracted tree). The config
+//! is kept verbatim (image ID = config digest). Re-tarring the directory
+//! would not reproduce the registry's stream, so the original blob is
+//! recorded on the layer under `COMPRESSION:REGISTRY-DIFF-ID` (see
+//! [`crate::image::from_store::pulled_blob_key`]): a push sends the original
+//! bytes, and the export re-compresses from them when asked for another
+//! compression. A layer whose (parent, diff ID) pair is already in the
 //! store is neither fetched nor extracted again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -32,8 +32,9 @@ use crate::digest::Digest;
 use crate::image::from_store::pulled_blob_key;
 use crate::image::manifest::{self, ImageManifest, ManifestFormat};
 use crate::image::Platform;
-use crate::layer::{diff_id, extract_layer, ExtractOptions, TarOptions};
+use crate::layer::{extract_layer, ExtractOptions};
 use crate::reference::{normalize_docker, Reference};
+use crate::registry::progress::BlobBars;
 use crate::store::{ChainId, ImageRecord, Lease, Store};
 
 const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
@@ -67,102 +68,37 @@ pub enum PullEvent {
 }
 
 /// Prints skopeo-style progress lines on stderr (stdout is kept for the
-/// image ID): "Copying blob sha256:… done". On a terminal, a status line
-/// below them shows bytes received, rate and ETA over the blobs in flight.
+/// image ID): "Copying blob sha256:… done"; on a terminal, a bar per blob
+/// in flight shows bytes received, rate and ETA.
 pub fn stderr_printer(quiet: bool) -> impl Fn(PullEvent) + Sync {
-    use std::io::IsTerminal;
-    let tty = std::io::stderr().is_terminal();
-    let state = std::sync::Mutex::new(Progress::default());
+    let bars = BlobBars::stderr();
     move |event| {
         if quiet {
             return;
         }
-        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-        let clear = if tty && st.shown { "\r\x1b[K" } else { "" };
         match event {
-            PullEvent::Trying { name } => eprintln!("{clear}Trying to pull {name}..."),
+            PullEvent::Trying { name } => bars.line(&format!("Trying to pull {name}...")),
             PullEvent::Config { digest } => {
-                eprintln!("{clear}Getting image source signatures");
-                eprintln!("Copying config {digest} done");
+                bars.line("Getting image source signatures");
+                bars.line(&format!("Copying config {digest} done"));
             }
             PullEvent::Blob {
                 digest, skipped, ..
             } => {
-                st.blobs.remove(&digest);
                 let note = if skipped {
                     "skipped: already exists"
                 } else {
                     "done"
                 };
-                eprintln!("{clear}Copying blob {digest} {note}");
-                st.shown = false;
+                bars.finish(&digest, &format!("Copying blob {digest} {note}"));
             }
             PullEvent::BlobProgress {
                 digest,
                 received,
                 size,
-            } => {
-                let now = std::time::Instant::now();
-                let start = *st.start.get_or_insert(now);
-                let before = st.blobs.insert(digest, (received, size)).map_or(0, |b| b.0);
-                st.received += received.saturating_sub(before);
-                let due = st
-                    .last
-                    .is_none_or(|t| now.duration_since(t).as_millis() >= 200);
-                if tty && due {
-                    st.last = Some(now);
-                    let (got, total): (u64, u64) = st
-                        .blobs
-                        .values()
-                        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-                    let secs = now.duration_since(start).as_secs_f64().max(0.001);
-                    let rate = st.received as f64 / secs;
-                    let eta = if rate > 0.0 {
-                        (total - got.min(total)) as f64 / rate
-                    } else {
-                        0.0
-                    };
-                    eprint!(
-                        "\r\x1b[KCopying {} blob(s): {} / {} at {}/s, ETA {:.0}s",
-                        st.blobs.len(),
-                        human(got),
-                        human(total),
-                        human(rate as u64),
-                        eta
-                    );
-                    st.shown = true;
-                }
-            }
-            PullEvent::Done { .. } => {
-                eprintln!("{clear}Writing manifest to image destination");
-                st.shown = false;
-            }
+            } => bars.update(&digest, received, size),
+            PullEvent::Done { .. } => bars.line("Writing manifest to image destination"),
         }
-    }
-}
-
-#[derive(Default)]
-struct Progress {
-    /// Blobs in flight: (received, size).
-    blobs: HashMap<Digest, (u64, u64)>,
-    received: u64,
-    start: Option<std::time::Instant>,
-    last: Option<std::time::Instant>,
-    shown: bool,
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
     }
 }
 
@@ -678,7 +614,9 @@ fn extract_streaming(
         let stats = extracted?;
         check_diff_id(store, &blob, &stats.diff_id, registry_diff_id)?;
         format = Some(stats.format);
-        Ok(diff_id(upper, &TarOptions::default())?)
+        // Keyed by the verified registry diff ID: no second pass re-tarring
+        // the extracted tree, and the chain IDs are the image's own.
+        Ok((stats.diff_id, stats.diff_size))
     })?;
     record_pulled_blob(store, &chain, &blob, format, registry_diff_id)?;
     Ok(chain)
@@ -802,7 +740,7 @@ fn extract_one(
         )?;
         check_diff_id(store, blob, &stats.diff_id, registry_diff_id)?;
         format = Some(stats.format);
-        Ok(diff_id(upper, &TarOptions::default())?)
+        Ok((stats.diff_id, stats.diff_size))
     })?;
     record_pulled_blob(store, &chain, blob, format, registry_diff_id)?;
     Ok(chain)
@@ -880,13 +818,6 @@ pub fn pull_with_policy(
 mod tests {
     use super::*;
     use std::path::Path;
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(1536), "1.5 KiB");
-        assert_eq!(human(3 << 30), "3.0 GiB");
-    }
 
     #[test]
     fn policies_parse() {

@@ -46,6 +46,12 @@ pub enum PushEvent {
         existed: bool,
         mounted: bool,
     },
+    /// Bytes of a layer blob uploaded so far.
+    BlobProgress {
+        digest: Digest,
+        sent: u64,
+        size: u64,
+    },
     Config {
         blob: BlobInfo,
         existed: bool,
@@ -283,7 +289,14 @@ fn push_layer(
         });
         return Ok(info);
     }
-    client.upload_blob_file(repo, &info.digest, info.size, file.path())?;
+    let sent = |sent: u64| {
+        progress(PushEvent::BlobProgress {
+            digest: info.digest,
+            sent,
+            size: info.size,
+        })
+    };
+    client.upload_blob_file(repo, &info.digest, info.size, file.path(), &sent)?;
     progress(PushEvent::Blob {
         index,
         blob: info,
