@@ -488,6 +488,7 @@ impl Executor<'_> {
         } else {
             None
         };
+        let commit_hit = cached.is_some();
         let config_bytes = match cached {
             Some(bytes) => bytes,
             None => {
@@ -515,7 +516,7 @@ impl Executor<'_> {
             names.clone(),
         )
         .map_err(BuildError::Commit)?;
-        if use_cache {
+        if use_cache && !commit_hit {
             let entry = crate::store::CacheEntry {
                 layer: None,
                 blob: Some(record.id),
@@ -576,6 +577,13 @@ pub fn write_image(
     };
     let manifest_digest = store.put_blob(&manifest.to_json())?;
     lease.protect_blob(&manifest_digest)?;
+    // A rebuild that changed nothing leaves the index alone (no write, no fsync).
+    if let Ok(existing) = store.image(&id) {
+        if existing.manifest == manifest_digest && names.iter().all(|n| existing.names.contains(n))
+        {
+            return Ok(existing);
+        }
+    }
     let record = ImageRecord {
         id,
         names,

@@ -110,12 +110,24 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 /// Writes `bytes` to `dest` atomically: a reader sees the old file or the
 /// whole new one, never a part, even after kill -9 or a power cut.
 pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(tmp_dir, dest, bytes, true)
+}
+
+/// [`write_atomic`] without the fsyncs, for files that only matter while
+/// their writer lives (leases): readers still never see half a file.
+pub(crate) fn write_atomic_volatile(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(tmp_dir, dest, bytes, false)
+}
+
+fn write_atomic_with(tmp_dir: &Path, dest: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let (mut file, tmp_path) = create_tmp_file(tmp_dir, "write")?;
     let result = (|| {
         file.write_all(bytes)
             .map_err(StoreError::io("write staging file", &tmp_path))?;
-        file.sync_all()
-            .map_err(StoreError::io("fsync staging file", &tmp_path))?;
+        if durable {
+            file.sync_all()
+                .map_err(StoreError::io("fsync staging file", &tmp_path))?;
+        }
         fs::rename(&tmp_path, dest).map_err(StoreError::io("rename staging file to", dest))?;
         Ok(())
     })();
@@ -123,8 +135,10 @@ pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<
         let _ = fs::remove_file(&tmp_path);
         return result;
     }
-    if let Some(parent) = dest.parent() {
-        fsync_dir(parent)?;
+    if durable {
+        if let Some(parent) = dest.parent() {
+            fsync_dir(parent)?;
+        }
     }
     Ok(())
 }

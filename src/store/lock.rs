@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::store::error::{Result, StoreError};
-use crate::store::fsutil::{self, write_json};
+use crate::store::fsutil::{self, write_atomic_volatile, write_json};
 use crate::store::layer::ChainId;
 use crate::store::Store;
 
@@ -171,7 +171,13 @@ impl Lease {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if change(&mut record) {
-            write_json(&self.inner.tmp_dir, &self.inner.path, &*record)?;
+            // A lease only means something while its process lives, so it
+            // needs no fsync: a crash makes it stale anyway.
+            let bytes = serde_json::to_vec(&*record).map_err(|e| StoreError::Corrupt {
+                path: self.inner.path.clone(),
+                reason: format!("cannot serialise: {e}"),
+            })?;
+            write_atomic_volatile(&self.inner.tmp_dir, &self.inner.path, &bytes)?;
         }
         Ok(())
     }
