@@ -9,33 +9,10 @@ use std::path::Path;
 use crate::build::error::StepError;
 use crate::build::step::View;
 use crate::image::Image;
+use crate::layer::copy::{copy_tree, CopyMode};
 use crate::layer::xattrs::OPAQUE_XATTR;
-use crate::layer::{
-    diff_id, extract_layer, extract_plain, write_diff_tar, ExtractOptions, TarOptions,
-};
+use crate::layer::{diff_id, TarOptions};
 use crate::store::{ChainId, Lease, Store};
-
-/// Streams the tar of `dir` into an extraction at `dest`.
-fn pipe_tar(
-    dir: &Path,
-    dest: &Path,
-    extract: fn(
-        std::io::PipeReader,
-        &Path,
-        &ExtractOptions,
-    ) -> crate::layer::error::Result<crate::layer::ExtractStats>,
-) -> Result<(), StepError> {
-    let (reader, writer) = std::io::pipe()?;
-    let src = dir.to_path_buf();
-    let producer = std::thread::spawn(move || write_diff_tar(&src, &TarOptions::default(), writer));
-    let extracted = extract(reader, dest, &ExtractOptions::default());
-    let produced = producer
-        .join()
-        .map_err(|_| StepError::Invalid("the tar writer thread panicked".to_string()))?;
-    produced?;
-    extracted?;
-    Ok(())
-}
 
 /// Before applying a layer over others in one dir, empties the dirs the
 /// layer marks opaque: what lower layers put there is hidden.
@@ -86,12 +63,12 @@ pub fn squash(
     if all {
         // The merged view has no whiteouts: exactly the final rootfs.
         let view = View::mount(store, layers, mounts_dir)?;
-        pipe_tar(view.root(), &upper, extract_plain)?;
+        copy_tree(view.root(), &upper, CopyMode::Plain)?;
     } else {
         for chain in &layers[keep..] {
             let dir = store.layer_diff_path(chain);
             clear_opaque_dirs(&dir, &upper)?;
-            pipe_tar(&dir, &upper, extract_layer)?;
+            copy_tree(&dir, &upper, CopyMode::Layer)?;
         }
     }
     let (digest, size) = diff_id(&upper, &TarOptions::default())?;

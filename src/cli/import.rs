@@ -14,6 +14,7 @@ use crate::image::created_by::{self, ContentSummary};
 use crate::image::lookup::local_name;
 use crate::image::manifest::ManifestFormat;
 use crate::image::{ImageConfigBuilder, Platform, Timestamp};
+use crate::layer::copy::{copy_tree, CopyMode};
 use crate::layer::{decompressing_reader, diff_id, extract_plain, ExtractOptions, TarOptions};
 
 #[derive(Debug, clap::Args)]
@@ -49,7 +50,8 @@ pub fn run(global: &GlobalOptions, args: ImportArgs) -> anyhow::Result<i32> {
             None,
             |upper| -> anyhow::Result<(crate::digest::Digest, u64)> {
                 if source.is_dir() {
-                    copy_dir(&source, upper)?;
+                    copy_tree(&source, upper, CopyMode::Plain)
+                        .with_context(|| format!("copying {}", source.display()))?;
                 } else {
                     let file = File::open(&source)
                         .with_context(|| format!("opening {}", source.display()))?;
@@ -96,21 +98,4 @@ pub fn run(global: &GlobalOptions, args: ImportArgs) -> anyhow::Result<i32> {
     )?;
     println!("{}", record.id.hex());
     Ok(0)
-}
-
-/// Copies a directory tree into `dest` through a tar stream, so owners,
-/// modes, links and xattrs come along exactly as a layer keeps them.
-fn copy_dir(src: &std::path::Path, dest: &std::path::Path) -> anyhow::Result<()> {
-    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
-    let src = src.to_path_buf();
-    let producer = std::thread::spawn(move || {
-        crate::layer::write_diff_tar(&src, &TarOptions::default(), writer)
-    });
-    let extracted = extract_plain(reader, dest, &ExtractOptions::default());
-    let produced = producer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the tar writer thread panicked"))?;
-    produced.context("reading the source directory")?;
-    extracted.context("writing the layer")?;
-    Ok(())
 }

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod compress;
+pub mod copy;
 pub mod diff;
 pub mod error;
 pub mod extract;
