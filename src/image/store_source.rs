@@ -225,7 +225,8 @@ impl ExportSource for StoreSource<'_> {
         let chain = &self.chains[index];
         // An uncompressed blob would only duplicate the extracted layer.
         let mut copy = if self.cache_blobs && compression != Compression::None {
-            Some(self.store.blob_writer()?)
+            // The export hashes these bytes on their way to `out`.
+            Some(self.store.blob_copy_writer()?)
         } else {
             None
         };

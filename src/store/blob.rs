@@ -4,6 +4,13 @@
 //! a staging file in `tmp/` while hashing; only [`BlobWriter::commit`] makes
 //! the bytes visible under their digest, after fsync and the size/digest
 //! checks, so nothing half-written is ever reachable by digest.
+//!
+//! Writes start their writeback as they go ([`Writeback`]), so the final
+//! fsync of a GiB-sized layer blob waits for the last few MiB, not for all
+//! of it. A [`Store::blob_copy_writer`] keeps a copy of bytes the caller is
+//! already hashing on their way elsewhere (a push teeing its compressed
+//! layer into the store): hashing them a second time would cost a whole
+//! sha256 pass for nothing.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -12,7 +19,7 @@ use std::path::PathBuf;
 
 use crate::digest::{Digest, DigestWriter};
 use crate::store::error::{Result, StoreError};
-use crate::store::fsutil::{self, create_tmp_file};
+use crate::store::fsutil::{self, create_tmp_file, Writeback};
 use crate::store::Store;
 
 /// `read_blob` refuses blobs larger than this: it is for JSON, not layers.
@@ -22,17 +29,54 @@ const READ_BLOB_LIMIT: u64 = 64 << 20;
 /// Dropping it without committing removes the staging file.
 pub struct BlobWriter {
     store: Store,
-    out: Option<DigestWriter<BufWriter<File>>>,
+    out: Option<Staging>,
     tmp_path: PathBuf,
 }
+
+/// The staging file, and who computes the digest of what goes into it.
+enum Staging {
+    /// The writer hashes every byte.
+    Hashed(DigestWriter<BufWriter<Writeback>>),
+    /// The caller hashes the bytes elsewhere and names the digest at commit.
+    Copy {
+        file: BufWriter<Writeback>,
+        written: u64,
+    },
+}
+
+impl Staging {
+    fn written(&self) -> u64 {
+        match self {
+            Staging::Hashed(w) => w.written(),
+            Staging::Copy { written, .. } => *written,
+        }
+    }
+}
+
+const STAGING_BUFFER: usize = 256 << 10;
 
 impl Store {
     /// Starts a new blob in `tmp/`.
     pub fn blob_writer(&self) -> Result<BlobWriter> {
         let (file, tmp_path) = create_tmp_file(&self.tmp_dir(), "blob")?;
+        let file = BufWriter::with_capacity(STAGING_BUFFER, Writeback::new(file));
         Ok(BlobWriter {
             store: self.clone(),
-            out: Some(DigestWriter::new(BufWriter::with_capacity(256 << 10, file))),
+            out: Some(Staging::Hashed(DigestWriter::new(file))),
+            tmp_path,
+        })
+    }
+
+    /// Starts a blob whose bytes the caller hashes itself while it writes
+    /// them here and to another destination: [`BlobWriter::commit`] then
+    /// needs the digest and checks only the size. Use it only with a digest
+    /// taken from these very bytes on their way in, never a claimed one.
+    pub fn blob_copy_writer(&self) -> Result<BlobWriter> {
+        let (file, tmp_path) = create_tmp_file(&self.tmp_dir(), "blob")?;
+        let file = BufWriter::with_capacity(STAGING_BUFFER, Writeback::new(file));
+        Ok(BlobWriter {
+            store: self.clone(),
+            out: Some(Staging::Copy { file, written: 0 }),
             tmp_path,
         })
     }
@@ -115,7 +159,7 @@ impl Store {
 impl BlobWriter {
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
-        self.out.as_ref().map_or(0, |o| o.written())
+        self.out.as_ref().map_or(0, Staging::written)
     }
 
     /// Makes the blob visible under its digest and returns the digest.
@@ -125,13 +169,23 @@ impl BlobWriter {
     /// mismatch discards the data and names both values), treat an existing
     /// target as success, make the file read-only, rename it into
     /// `blobs/sha256/<hex>`, fsync the directory. A failure of that last
-    /// fsync is logged, not returned: the blob is already correct.
+    /// fsync is logged, not returned: the blob is already correct. A
+    /// [`Store::blob_copy_writer`] needs `expected`: its digest is that one.
     pub fn commit(mut self, expected: Option<(Digest, u64)>) -> Result<Digest> {
         let out = self.out.take().ok_or_else(|| StoreError::Corrupt {
             path: self.tmp_path.clone(),
             reason: "blob writer already committed".into(),
         })?;
-        let (buffered, digest, size) = out.finish();
+        let (buffered, digest, size) = match out {
+            Staging::Hashed(w) => w.finish(),
+            Staging::Copy { file, written } => {
+                let (digest, _) = expected.ok_or_else(|| StoreError::Corrupt {
+                    path: self.tmp_path.clone(),
+                    reason: "a blob copy was committed without the digest of its bytes".into(),
+                })?;
+                (file, digest, written)
+            }
+        };
         let file = buffered.into_inner().map_err(|e| {
             StoreError::io("flush blob staging file", &self.tmp_path)(e.into_error())
         })?;
@@ -172,14 +226,20 @@ impl BlobWriter {
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self.out.as_mut() {
-            Some(out) => out.write(buf),
+            Some(Staging::Hashed(out)) => out.write(buf),
+            Some(Staging::Copy { file, written }) => {
+                let n = file.write(buf)?;
+                *written += n as u64;
+                Ok(n)
+            }
             None => Err(io::Error::other("blob writer already committed")),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self.out.as_mut() {
-            Some(out) => out.flush(),
+            Some(Staging::Hashed(out)) => out.flush(),
+            Some(Staging::Copy { file, .. }) => file.flush(),
             None => Ok(()),
         }
     }
@@ -266,6 +326,32 @@ mod tests {
             }
         ));
         assert!(!s.has_blob(&d));
+        assert_eq!(tmp_entries(&s), 0);
+    }
+
+    #[test]
+    fn a_copy_takes_the_callers_digest_and_checks_the_size() {
+        let (_d, s) = store();
+        let data = vec![3u8; 3 << 20];
+        let d = Digest::of(&data);
+        let mut w = s.blob_copy_writer().unwrap();
+        w.write_all(&data).unwrap();
+        assert_eq!(w.written(), data.len() as u64);
+        assert_eq!(w.commit(Some((d, data.len() as u64))).unwrap(), d);
+        assert_eq!(s.blob_size(&d).unwrap(), data.len() as u64);
+
+        let mut short = s.blob_copy_writer().unwrap();
+        short.write_all(b"abc").unwrap();
+        let other = Digest::of(b"abcd");
+        assert!(matches!(
+            short.commit(Some((other, 4))).unwrap_err(),
+            StoreError::SizeMismatch { .. }
+        ));
+        assert!(!s.has_blob(&other));
+
+        let mut nameless = s.blob_copy_writer().unwrap();
+        nameless.write_all(b"abc").unwrap();
+        assert!(nameless.commit(None).is_err());
         assert_eq!(tmp_entries(&s), 0);
     }
 
