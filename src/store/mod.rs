@@ -11,6 +11,7 @@
 //! layers/<chain-hex>/diff/    an extracted layer (overlay lowerdir), never modified
 //! layers/<chain-hex>/meta.json
 //! images/<id-hex>.json        image records; images/names.json maps name -> image ID
+//! images/lists.json           manifest lists: name -> index blob + instance images
 //! cache/<key-hex>.json        build cache entries
 //! containers/<name>/          working containers
 //! tmp/<pid>-<kind>-<rand>     staging; entries of dead pids are removed by gc
@@ -44,6 +45,7 @@ mod gc;
 mod image;
 mod layer;
 mod lock;
+mod manifest_list;
 mod mounts;
 mod roots;
 
@@ -58,6 +60,7 @@ pub use gc::{GcReport, PruneReport};
 pub use image::ImageRecord;
 pub use layer::{ChainId, CompressedBlob, LayerMeta, PreparedLayer};
 pub use lock::{Lease, LockGuard};
+pub use manifest_list::{ListInstance, ManifestList};
 pub use roots::{default_root, default_runroot, Caller, ROOTLESS_UID_ENV};
 
 use crate::digest::Digest;
