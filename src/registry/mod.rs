@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod client;
 pub mod conf;
+pub mod manifest_list;
 pub mod error;
 pub mod platform;
 pub mod progress;
@@ -26,5 +27,8 @@ pub use auth::{AuthConfig, Credentials};
 pub use client::{Client, RegistryOptions};
 pub use error::RegistryError;
 pub use platform::parse_platform;
-pub use pull::{pull, pull_with_policy, PullEvent, PullOptions, PullPolicy, Pulled};
+pub use pull::{
+    pull, pull_all_platforms, pull_with_policy, PullEvent, PullOptions, PullPolicy, Pulled,
+    PulledAll,
+};
 pub use push::{push, PushEvent, PushOptions, Pushed};
