@@ -92,10 +92,7 @@ impl ListDocument {
             other => return Err(format!("media type {other:?} is not an image index")),
         };
         if any.schema_version != 2 {
-            return Err(format!(
-                "schemaVersion {} (expected 2)",
-                any.schema_version
-            ));
+            return Err(format!("schemaVersion {} (expected 2)", any.schema_version));
         }
         Ok(ListDocument {
             kind,
@@ -367,11 +364,7 @@ mod tests {
     #[test]
     fn an_oci_index_round_trips_and_pretty_prints() {
         let mut doc = ListDocument::new(ListKind::Oci);
-        let mut d = Descriptor::new(
-            crate::image::manifest::OCI_MANIFEST,
-            Digest::of(b"m"),
-            12,
-        );
+        let mut d = Descriptor::new(crate::image::manifest::OCI_MANIFEST, Digest::of(b"m"), 12);
         d.platform = Some(Platform {
             architecture: "amd64".into(),
             os: "linux".into(),
@@ -386,6 +379,9 @@ mod tests {
             "{pretty}"
         );
         assert!(ListDocument::parse(b"{\"schemaVersion\":1,\"manifests\":[]}").is_err());
-        assert!(ListDocument::parse(b"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}").is_err());
+        assert!(ListDocument::parse(
+            b"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}"
+        )
+        .is_err());
     }
 }

@@ -7,7 +7,9 @@
 //! - [`tls`]: system roots, `certs.d`, client certificates, `--tls-verify`.
 //! - [`conf`]: `registries.conf` (search registries, mirrors, insecure).
 //! - [`platform`]: choosing an image out of an index.
-//! - [`pull`]: registry → store; [`push`]: any export source → registry.
+//! - [`pull`]: registry → store; [`push`]: any export source → registry;
+//!   [`push_list`]: a manifest list and its images → registry.
+//! - [`manifest_list`]: index documents and the store's list records.
 //! - [`progress`]: per-blob progress bars, or skopeo's plain lines.
 //!
 //! Uses the store through its API only; knows nothing of its layout.
@@ -15,12 +17,13 @@
 pub mod auth;
 pub mod client;
 pub mod conf;
-pub mod manifest_list;
 pub mod error;
+pub mod manifest_list;
 pub mod platform;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod push_list;
 pub mod tls;
 
 pub use auth::{AuthConfig, Credentials};

@@ -420,7 +420,9 @@ fn pull_all_from(
     let mut images = Vec::new();
     for entry in &doc.entries {
         let (bytes, header, digest) = top.client.get_manifest(repo, &entry.digest.to_string())?;
-        let url = top.client.url(&format!("{repo}/manifests/{}", entry.digest));
+        let url = top
+            .client
+            .url(&format!("{repo}/manifests/{}", entry.digest));
         if digest != entry.digest || Digest::of(&bytes) != entry.digest {
             return Err(RegistryError::DigestMismatch {
                 url,
