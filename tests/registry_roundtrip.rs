@@ -450,6 +450,111 @@ fn an_index_with_two_platforms_gives_the_one_asked_for() {
 }
 
 #[test]
+fn all_platforms_pulls_every_image_and_pushes_the_index_back_unchanged() {
+    let reg = Registry::start(RegistryConfig::default());
+    let sb = Sandbox::new(Runner::Root);
+    let host = reg.host();
+    let layout = sb.path().join("multi");
+    two_platform_layout(&layout);
+    // The same images as an OCI index and as a docker manifest list.
+    run(Command::new("skopeo")
+        .args(["copy", "--all", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(format!("docker://{host}/all/oci:1")));
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--format",
+            "v2s2",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(format!("docker://{host}/all/docker:1")));
+    for (flavour, media_type) in [
+        ("oci", "application/vnd.oci.image.index.v1+json"),
+        (
+            "docker",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ),
+    ] {
+        let source = format!("{host}/all/{flavour}:1");
+        let raw = raw_manifest(&source, &[]);
+        let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(index["mediaType"], media_type);
+        let other = Sandbox::new(Runner::Root);
+        other.ok(&["pull", INSECURE, "--all-platforms", &source]);
+        assert_eq!(other.ok(&["images", "-q"]).lines().count(), 2);
+        let inspected: serde_json::Value =
+            serde_json::from_str(&other.ok(&["manifest", "inspect", &source])).unwrap();
+        assert_eq!(inspected, index);
+        let again = format!("{host}/all/{flavour}-again:2");
+        let digestfile = other.path().join("digest");
+        other.ok(&[
+            "push",
+            INSECURE,
+            "--digestfile",
+            digestfile.to_str().unwrap(),
+            &source,
+            &format!("docker://{again}"),
+        ]);
+        assert_eq!(raw_manifest(&again, &[]), raw, "{flavour}: the same bytes");
+        assert_eq!(
+            fs::read_to_string(&digestfile).unwrap(),
+            format!("sha256:{}", sha256_hex(raw.as_bytes()))
+        );
+        // Each platform's image is the one the index names.
+        for m in index["manifests"].as_array().unwrap() {
+            let arch = m["platform"]["architecture"].as_str().unwrap();
+            let config: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+                .args(["inspect", "--config", "--raw", INSECURE])
+                .arg(format!(
+                    "docker://{host}/all/{flavour}-again@{}",
+                    m["digest"].as_str().unwrap()
+                ))))
+            .unwrap();
+            assert_eq!(config["architecture"], arch);
+        }
+    }
+
+    // Re-compressed: new instance manifests, so a new index, still readable.
+    let other = Sandbox::new(Runner::Root);
+    other.ok(&[
+        "pull",
+        INSECURE,
+        "--all-platforms",
+        &format!("{host}/all/oci:1"),
+    ]);
+    other.ok(&[
+        "push",
+        INSECURE,
+        "--compression-format",
+        "zstd",
+        &format!("{host}/all/oci:1"),
+        &format!("docker://{host}/all/zstd:1"),
+    ]);
+    let zstd: serde_json::Value =
+        serde_json::from_str(&raw_manifest(&format!("{host}/all/zstd:1"), &[])).unwrap();
+    assert_eq!(zstd["manifests"].as_array().unwrap().len(), 2);
+    let out_layout = other.path().join("zstd-layout");
+    run(Command::new("skopeo")
+        .args(["copy", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{host}/all/zstd:1"))
+        .arg(format!("oci:{}:z", out_layout.display())));
+    for m in zstd["manifests"].as_array().unwrap() {
+        let manifest: serde_json::Value = serde_json::from_str(&raw_manifest(
+            &format!("{host}/all/zstd@{}", m["digest"].as_str().unwrap()),
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+    }
+}
+
+#[test]
 fn from_pulls_a_missing_base_and_respects_the_pull_policy() {
     let reg = Registry::start(RegistryConfig::default());
     let sb = sandbox_with_busybox();
