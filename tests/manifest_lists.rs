@@ -341,3 +341,37 @@ fn rootless_list_round_trip() {
     ]);
     assert_eq!(raw_manifest(&format!("{host}/rl/copy:1"), &[]), raw);
 }
+
+#[test]
+fn rmi_removes_lists_and_refuses_images_they_hold() {
+    let sb = Sandbox::new(Runner::Root);
+    two_platform_images(&sb);
+    sb.ok(&["manifest", "create", "multi", "img-amd", "img-arm"]);
+    sb.ok(&["manifest", "create", "other", "img-amd"]);
+    assert!(sb.rbuild(&["manifest", "exists", "multi"]).status.success());
+    assert_eq!(
+        sb.rbuild(&["manifest", "exists", "nothing"]).status.code(),
+        Some(1)
+    );
+    let out = sb.rbuild(&["rmi", "img-amd"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("localhost/multi:latest") && err.contains("localhost/other:latest"),
+        "{err}"
+    );
+    assert!(sb.ok(&["images"]).contains("img-amd"), "still there");
+    // A list's name removes the list; then the image can go.
+    let out = sb.ok(&["rmi", "other"]);
+    assert!(out.contains("untagged: localhost/other:latest"), "{out}");
+    assert_eq!(
+        sb.rbuild(&["manifest", "exists", "other"]).status.code(),
+        Some(1)
+    );
+    sb.ok(&["rmi", "--all"]);
+    assert_eq!(sb.ok(&["images", "-q"]).trim(), "");
+    assert_eq!(
+        sb.rbuild(&["manifest", "exists", "multi"]).status.code(),
+        Some(1)
+    );
+}

@@ -29,6 +29,8 @@ pub enum ManifestCommand {
     Inspect(InspectArgs),
     /// Remove manifest lists (their images stay).
     Rm(RmArgs),
+    /// Exit 0 when the manifest list exists, 1 when it does not.
+    Exists(InspectArgs),
     /// Push a manifest list and its images (docker://, oci:, oci-archive:).
     Push(super::manifest_push::ManifestPushArgs),
 }
@@ -103,6 +105,11 @@ pub fn run(global: &GlobalOptions, args: ManifestArgs) -> anyhow::Result<i32> {
                 ManifestCommand::Remove(a) => remove(store, a),
                 ManifestCommand::Inspect(a) => inspect(store, a),
                 ManifestCommand::Rm(a) => rm(store, a),
+                ManifestCommand::Exists(a) => match lookup_list(store, &a.list) {
+                    Ok(_) => Ok(0),
+                    Err(e) if e.is_not_found() => Ok(1),
+                    Err(e) => Err(e.into()),
+                },
                 ManifestCommand::Push(_) => unreachable!("handled above"),
             }
         }

@@ -23,7 +23,7 @@ use crate::image::manifest::{
 };
 use crate::image::{Image, Platform};
 use crate::reference::{normalize_docker, normalize_local};
-use crate::store::{ImageRecord, ListInstance, ManifestList, Store, StoreError};
+use crate::store::{ImageRecord, Lease, ListInstance, ManifestList, Store, StoreError};
 
 /// Which kind of list document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,9 +199,18 @@ fn new_list_id(name: &str) -> Digest {
     Digest::of(format!("{name}\n{nanos}\n{}", std::process::id()).as_bytes())
 }
 
+/// Stores an index blob under a lease, so a concurrent gc cannot take it
+/// before the list record names it.
+fn put_index(store: &Store, bytes: &[u8]) -> Result<(Digest, Lease)> {
+    let lease = store.lease()?;
+    let digest = store.put_blob(bytes)?;
+    lease.protect_blob(&digest)?;
+    Ok((digest, lease))
+}
+
 /// Creates an empty OCI index named `name` (already normalised).
 pub fn create(store: &Store, name: &str) -> Result<ManifestList> {
-    let index = store.put_blob(&ListDocument::new(ListKind::Oci).to_json())?;
+    let (index, _lease) = put_index(store, &ListDocument::new(ListKind::Oci).to_json())?;
     let list = ManifestList {
         name: name.to_string(),
         id: new_list_id(name),
@@ -285,8 +294,9 @@ pub fn add(
         manifest: digest,
         image: image.id,
     });
-    updated.index = store.put_blob(&doc.to_json())?;
-    store.update_list(&updated)?;
+    let (index, _lease) = put_index(store, &doc.to_json())?;
+    updated.index = index;
+    store.update_list(&updated, &list.index)?;
     Ok((updated, digest))
 }
 
@@ -303,8 +313,9 @@ pub fn remove(store: &Store, list: &ManifestList, digest: &Digest) -> Result<Man
     }
     let mut updated = list.clone();
     updated.instances.retain(|i| i.manifest != *digest);
-    updated.index = store.put_blob(&doc.to_json())?;
-    store.update_list(&updated)?;
+    let (index, _lease) = put_index(store, &doc.to_json())?;
+    updated.index = index;
+    store.update_list(&updated, &list.index)?;
     Ok(updated)
 }
 
@@ -318,7 +329,7 @@ pub fn store_pulled(
     index_bytes: &[u8],
     instances: Vec<ListInstance>,
 ) -> Result<ManifestList> {
-    let index = store.put_blob(index_bytes)?;
+    let (index, _lease) = put_index(store, index_bytes)?;
     match store.untag(name) {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {}
@@ -335,7 +346,7 @@ pub fn store_pulled(
         Ok(old) => {
             list.id = old.id;
             list.created = old.created;
-            store.update_list(&list)?;
+            store.update_list(&list, &old.index)?;
         }
         Err(e) if e.is_not_found() => store.create_list(&list)?,
         Err(e) => return Err(e.into()),

@@ -418,7 +418,24 @@ fn pull_all_from(
     })?;
     let mut instances = Vec::new();
     let mut images = Vec::new();
-    for entry in &doc.entries {
+    let mut kept = doc.clone();
+    // Attestations (BuildKit's `unknown/unknown` entries) are not images:
+    // they are left out, and the list is stored without them.
+    kept.entries.retain(|e| {
+        let attestation = e
+            .platform
+            .as_ref()
+            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
+        if attestation {
+            log::warn!(
+                "{}: leaving out {} (an attestation, not an image); the stored list omits it",
+                reference,
+                e.digest
+            );
+        }
+        !attestation
+    });
+    for entry in &kept.entries {
         let (bytes, header, digest) = top.client.get_manifest(repo, &entry.digest.to_string())?;
         let url = top
             .client
@@ -459,7 +476,12 @@ fn pull_all_from(
         });
         images.push(record);
     }
-    let list = super::manifest_list::store_pulled(store, &name, &top.bytes, instances)?;
+    let index_bytes = if kept == doc {
+        top.bytes.clone()
+    } else {
+        kept.to_json()
+    };
+    let list = super::manifest_list::store_pulled(store, &name, &index_bytes, instances)?;
     Ok(PulledAll::List { list, images })
 }
 

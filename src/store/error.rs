@@ -60,6 +60,8 @@ pub enum StoreError {
     ListExists(String),
     #[error("manifest list {0:?} is not in the store (create it with `rbuild manifest create`)")]
     ListNotFound(String),
+    #[error("manifest list {0:?} was changed by another command while this one edited it; run the command again")]
+    ListChanged(String),
     #[error("name {name:?} already names image {image}; pick another name for the manifest list or untag the image")]
     NameInUse { name: String, image: Digest },
     #[error("image {image} is part of manifest list(s) {}; remove the list first (`rbuild manifest rm`)", .lists.join(", "))]

@@ -125,12 +125,17 @@ impl Store {
     }
 
     /// Replaces the list of that name, which must exist with the same ID
-    /// (so an edit racing with `manifest rm` + `create` is refused).
-    pub fn update_list(&self, list: &ManifestList) -> Result<()> {
+    /// and still have index `previous` (the one the edit started from): an
+    /// edit racing with another edit, or with `manifest rm` + `create`, is
+    /// refused rather than losing the other's change.
+    pub fn update_list(&self, list: &ManifestList, previous: &Digest) -> Result<()> {
         let _guard = self.lock()?;
         let mut lists = self.load_lists()?;
         match lists.get(&list.name) {
-            Some(old) if old.id == list.id => {}
+            Some(old) if old.id == list.id && old.index == *previous => {}
+            Some(old) if old.id == list.id => {
+                return Err(StoreError::ListChanged(list.name.clone()))
+            }
             _ => return Err(StoreError::ListNotFound(list.name.clone())),
         }
         self.check_list_references(list)?;
@@ -253,11 +258,21 @@ mod tests {
             manifest: b.manifest,
             image: b.id,
         });
-        s.update_list(&list).unwrap();
+        let first_index = list.index;
+        list.index = s.put_blob(b"{\"manifests\":[]}").unwrap();
+        s.update_list(&list, &first_index).unwrap();
         assert_eq!(s.lists().unwrap(), vec![list.clone()]);
+        // An edit that started from the old index lost a race: refused.
+        assert!(matches!(
+            s.update_list(&list, &first_index),
+            Err(StoreError::ListChanged(_))
+        ));
         let mut other = list.clone();
         other.id = Digest::of(b"another");
-        assert!(s.update_list(&other).unwrap_err().is_not_found());
+        assert!(s
+            .update_list(&other, &list.index)
+            .unwrap_err()
+            .is_not_found());
         assert_eq!(s.remove_list("localhost/l:latest").unwrap(), list);
         assert!(s.list("localhost/l:latest").unwrap_err().is_not_found());
     }
