@@ -201,6 +201,32 @@ fn create_add_inspect_push_and_round_trip_through_a_registry() {
     let pulled_inspect = json(&other.ok(&["manifest", "inspect", &format!("{host}/ml/multi:1")]));
     assert_eq!(pulled_inspect, index);
 
+    // --all=false pushes only the index: fine where its images already are.
+    other.ok(&[
+        "manifest",
+        "push",
+        INSECURE,
+        "--all=false",
+        &format!("{host}/ml/multi:1"),
+        &format!("docker://{host}/ml/copy:index-only"),
+    ]);
+    assert_eq!(
+        raw_manifest(&format!("{host}/ml/copy:index-only"), &[]),
+        raw
+    );
+    let out = other.rbuild(&[
+        "manifest",
+        "push",
+        INSECURE,
+        "--all=false",
+        &format!("{host}/ml/multi:1"),
+        &format!("docker://{host}/ml/empty-repo:1"),
+    ]);
+    assert!(
+        !out.status.success(),
+        "the images are not in that repository"
+    );
+
     // Listed images have no names but survive prune; rmi refuses them;
     // removing the list lets prune take them.
     let listed = other.ok(&["images", "-q"]);

@@ -345,6 +345,40 @@ fn identity_tokens_use_the_oauth2_refresh_token_grant() {
         "the token is never printed: {err}"
     );
 
+    // A credential helper answering "<token>" hands over a refresh token.
+    let bin = sb.mkdir("bin");
+    let helper = bin.join("docker-credential-rbtestoauth");
+    fs::write(
+        &helper,
+        format!("#!/bin/sh\nread server\n[ \"$1\" = get ] && [ \"$server\" = \"{host}\" ] || exit 1\necho '{{\"ServerURL\":\"{host}\",\"Username\":\"<token>\",\"Secret\":\"{REFRESH_TOKEN}\"}}'\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs::write(
+        &authfile,
+        serde_json::json!({"credHelpers": {&host: "rbtestoauth"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let grants_before = tokens.oauth_grants.load(Ordering::SeqCst);
+    let out = sb.rbuild_env(
+        &[
+            "push",
+            "--tls-verify=false",
+            "--authfile",
+            authfile_arg,
+            "busybox",
+            &format!("docker://{host}/oauth/helper:1"),
+        ],
+        &[("PATH", &path)],
+    );
+    common::assert_success(&out, &["push with a helper's refresh token"]);
+    assert!(tokens.oauth_grants.load(Ordering::SeqCst) > grants_before);
+
     // No OAuth2 endpoint (POST → 404): GET with the basic credentials stored beside it.
     let grants_before = tokens.oauth_grants.load(Ordering::SeqCst);
     let full = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));

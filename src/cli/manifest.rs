@@ -94,25 +94,20 @@ pub struct RmArgs {
 }
 
 pub fn run(global: &GlobalOptions, args: ManifestArgs) -> anyhow::Result<i32> {
+    let access = super::store_access::open(global)?;
+    let store = &access.store;
     match args.command {
-        ManifestCommand::Push(push) => super::manifest_push::run(global, push),
-        command => {
-            let access = super::store_access::open(global)?;
-            let store = &access.store;
-            match command {
-                ManifestCommand::Create(a) => create(store, a),
-                ManifestCommand::Add(a) => add(store, a),
-                ManifestCommand::Remove(a) => remove(store, a),
-                ManifestCommand::Inspect(a) => inspect(store, a),
-                ManifestCommand::Rm(a) => rm(store, a),
-                ManifestCommand::Exists(a) => match lookup_list(store, &a.list) {
-                    Ok(_) => Ok(0),
-                    Err(e) if e.is_not_found() => Ok(1),
-                    Err(e) => Err(e.into()),
-                },
-                ManifestCommand::Push(_) => unreachable!("handled above"),
-            }
-        }
+        ManifestCommand::Create(a) => create(store, a),
+        ManifestCommand::Add(a) => add(store, a),
+        ManifestCommand::Remove(a) => remove(store, a),
+        ManifestCommand::Inspect(a) => inspect(store, a),
+        ManifestCommand::Rm(a) => rm(store, a),
+        ManifestCommand::Exists(a) => match lookup_list(store, &a.list) {
+            Ok(_) => Ok(0),
+            Err(e) if e.is_not_found() => Ok(1),
+            Err(e) => Err(e.into()),
+        },
+        ManifestCommand::Push(a) => super::manifest_push::run(store, a),
     }
 }
 

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 
 use super::pull::RegistryArgs;
-use super::GlobalOptions;
 use crate::image::from_store::StoreImage;
 use crate::image::manifest::ManifestFormat;
 use crate::image::{Compression, Destination, ExportEvent, ExportOptions, ExportSource};
@@ -49,9 +48,7 @@ pub struct ManifestPushArgs {
     pub registry: RegistryArgs,
 }
 
-pub fn run(global: &GlobalOptions, args: ManifestPushArgs) -> anyhow::Result<i32> {
-    let access = super::store_access::open(global)?;
-    let store = &access.store;
+pub fn run(store: &Store, args: ManifestPushArgs) -> anyhow::Result<i32> {
     let list = super::manifest::find_list(store, &args.list)?;
     let dest = args
         .destination
