@@ -342,16 +342,26 @@ pub fn store_pulled(
         instances,
         created: now_rfc3339(),
     };
-    match store.list(name) {
-        Ok(old) => {
-            list.id = old.id;
-            list.created = old.created;
-            store.update_list(&list, &old.index)?;
+    // Another pull of the same name may create or replace it meanwhile:
+    // the last one wins, as with image names.
+    for _ in 0..3 {
+        let result = match store.list(name) {
+            Ok(old) => {
+                list.id = old.id;
+                list.created = old.created.clone();
+                store.update_list(&list, &old.index)
+            }
+            Err(e) if e.is_not_found() => store.create_list(&list),
+            Err(e) => return Err(e.into()),
+        };
+        match result {
+            Err(StoreError::ListExists(_) | StoreError::ListChanged(_)) => continue,
+            other => return other.map(|()| list).map_err(Into::into),
         }
-        Err(e) if e.is_not_found() => store.create_list(&list)?,
-        Err(e) => return Err(e.into()),
     }
-    Ok(list)
+    Err(RegistryError::Config(format!(
+        "manifest list {name:?} kept changing while this pull stored it; pull again"
+    )))
 }
 
 #[cfg(test)]
