@@ -180,13 +180,20 @@ fn create_add_inspect_push_and_round_trip_through_a_registry() {
     // pull --all-platforms stores it as a list; pushing that elsewhere
     // gives the same index digest (the same bytes).
     let other = Sandbox::new(Runner::Root);
-    let pulled = other.ok(&[
+    let out = other.rbuild(&[
         "pull",
         INSECURE,
         "--all-platforms",
         &format!("{host}/ml/multi:1"),
     ]);
+    common::assert_success(&out, &["pull --all-platforms"]);
+    let pulled = String::from_utf8_lossy(&out.stdout);
     assert_eq!(pulled.trim().len(), 64, "{pulled}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("Copying 2 images generated from 2 images in list") && log.contains("(2/2)"),
+        "{log}"
+    );
     let again = other.path().join("again");
     other.ok(&[
         "push",

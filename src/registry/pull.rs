@@ -65,6 +65,12 @@ pub enum PullEvent {
     Done {
         id: Digest,
     },
+    /// `--all-platforms`: image `number` of `count` (from 1), listed as `digest`.
+    ListImage {
+        number: usize,
+        count: usize,
+        digest: Digest,
+    },
 }
 
 /// Prints skopeo-style progress lines on stderr (stdout is kept for the
@@ -98,6 +104,18 @@ pub fn stderr_printer(quiet: bool) -> impl Fn(PullEvent) + Sync {
                 size,
             } => bars.update(&digest, received, size),
             PullEvent::Done { .. } => bars.line("Writing manifest to image destination"),
+            PullEvent::ListImage {
+                number,
+                count,
+                digest,
+            } => {
+                if number == 1 {
+                    bars.line(&format!(
+                        "Copying {count} images generated from {count} images in list"
+                    ));
+                }
+                bars.line(&format!("Copying image {digest} ({number}/{count})"));
+            }
         }
     }
 }
@@ -435,7 +453,12 @@ fn pull_all_from(
         }
         !attestation
     });
-    for entry in &kept.entries {
+    for (i, entry) in kept.entries.iter().enumerate() {
+        progress(PullEvent::ListImage {
+            number: i + 1,
+            count: kept.entries.len(),
+            digest: entry.digest,
+        });
         let (bytes, header, digest) = top.client.get_manifest(repo, &entry.digest.to_string())?;
         let url = top
             .client
