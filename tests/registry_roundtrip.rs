@@ -450,6 +450,194 @@ fn an_index_with_two_platforms_gives_the_one_asked_for() {
 }
 
 #[test]
+fn all_platforms_pulls_every_image_and_pushes_the_index_back_unchanged() {
+    let reg = Registry::start(RegistryConfig::default());
+    let sb = Sandbox::new(Runner::Root);
+    let host = reg.host();
+    let layout = sb.path().join("multi");
+    two_platform_layout(&layout);
+    // The same images as an OCI index and as a docker manifest list.
+    run(Command::new("skopeo")
+        .args(["copy", "--all", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(format!("docker://{host}/all/oci:1")));
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--format",
+            "v2s2",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(format!("docker://{host}/all/docker:1")));
+    for (flavour, media_type) in [
+        ("oci", "application/vnd.oci.image.index.v1+json"),
+        (
+            "docker",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ),
+    ] {
+        let source = format!("{host}/all/{flavour}:1");
+        let raw = raw_manifest(&source, &[]);
+        let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(index["mediaType"], media_type);
+        let other = Sandbox::new(Runner::Root);
+        other.ok(&["pull", INSECURE, "--all-platforms", &source]);
+        assert_eq!(other.ok(&["images", "-q"]).lines().count(), 2);
+        let inspected: serde_json::Value =
+            serde_json::from_str(&other.ok(&["manifest", "inspect", &source])).unwrap();
+        assert_eq!(inspected, index);
+        let again = format!("{host}/all/{flavour}-again:2");
+        let digestfile = other.path().join("digest");
+        other.ok(&[
+            "push",
+            INSECURE,
+            "--digestfile",
+            digestfile.to_str().unwrap(),
+            &source,
+            &format!("docker://{again}"),
+        ]);
+        assert_eq!(raw_manifest(&again, &[]), raw, "{flavour}: the same bytes");
+        assert_eq!(
+            fs::read_to_string(&digestfile).unwrap(),
+            format!("sha256:{}", sha256_hex(raw.as_bytes()))
+        );
+        // Each platform's image is the one the index names.
+        for m in index["manifests"].as_array().unwrap() {
+            let arch = m["platform"]["architecture"].as_str().unwrap();
+            let config: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+                .args(["inspect", "--config", "--raw", INSECURE])
+                .arg(format!(
+                    "docker://{host}/all/{flavour}-again@{}",
+                    m["digest"].as_str().unwrap()
+                ))))
+            .unwrap();
+            assert_eq!(config["architecture"], arch);
+        }
+    }
+
+    // Re-compressed: new instance manifests, so a new index, still readable.
+    let other = Sandbox::new(Runner::Root);
+    other.ok(&[
+        "pull",
+        INSECURE,
+        "--all-platforms",
+        &format!("{host}/all/oci:1"),
+    ]);
+    other.ok(&[
+        "push",
+        INSECURE,
+        "--compression-format",
+        "zstd",
+        &format!("{host}/all/oci:1"),
+        &format!("docker://{host}/all/zstd:1"),
+    ]);
+    let zstd: serde_json::Value =
+        serde_json::from_str(&raw_manifest(&format!("{host}/all/zstd:1"), &[])).unwrap();
+    assert_eq!(zstd["manifests"].as_array().unwrap().len(), 2);
+    let out_layout = other.path().join("zstd-layout");
+    run(Command::new("skopeo")
+        .args(["copy", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{host}/all/zstd:1"))
+        .arg(format!("oci:{}:z", out_layout.display())));
+    for m in zstd["manifests"].as_array().unwrap() {
+        let manifest: serde_json::Value = serde_json::from_str(&raw_manifest(
+            &format!("{host}/all/zstd@{}", m["digest"].as_str().unwrap()),
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+    }
+}
+
+/// Adds a BuildKit-style attestation entry (`unknown/unknown`, an in-toto
+/// layer) to the index of a layout made by [`two_platform_layout`].
+fn add_attestation(dir: &Path) {
+    let blobs = dir.join("blobs/sha256");
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex = sha256_hex(bytes);
+        fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (statement, statement_size) = put(br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#);
+    let (cfg, cfg_size) = put(br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cfg}","size":{cfg_size}}},"layers":[{{"mediaType":"application/vnd.in-toto+json","digest":"{statement}","size":{statement_size}}}]}}"#
+    );
+    let (m, m_size) = put(manifest.as_bytes());
+    let top: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let old = top["manifests"][0]["digest"].as_str().unwrap();
+    let old_path = blobs.join(old.trim_start_matches("sha256:"));
+    let mut index: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&old_path).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": m, "size": m_size,
+            "platform": {"architecture": "unknown", "os": "unknown"},
+        }));
+    let (idx, idx_size) = put(index.to_string().as_bytes());
+    fs::write(
+        dir.join("index.json"),
+        format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{idx}","size":{idx_size},"annotations":{{"org.opencontainers.image.ref.name":"multi"}}}}]}}"#),
+    )
+    .unwrap();
+}
+
+#[test]
+fn all_platforms_leaves_attestations_out() {
+    let reg = Registry::start(RegistryConfig::default());
+    let sb = Sandbox::new(Runner::Root);
+    let host = reg.host();
+    let layout = sb.path().join("multi");
+    two_platform_layout(&layout);
+    add_attestation(&layout);
+    run(Command::new("skopeo")
+        .args(["copy", "--all", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(format!("docker://{host}/att/multi:1")));
+    let out = sb.rbuild(&[
+        "pull",
+        INSECURE,
+        "--all-platforms",
+        &format!("{host}/att/multi:1"),
+    ]);
+    common::assert_success(&out, &["pull --all-platforms"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("attestation"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sb.ok(&["images", "-q"]).lines().count(), 2);
+    let stored: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["manifest", "inspect", &format!("{host}/att/multi:1")]))
+            .unwrap();
+    let archs: Vec<&str> = stored["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    sb.ok(&[
+        "push",
+        INSECURE,
+        &format!("{host}/att/multi:1"),
+        &format!("docker://{host}/att/again:1"),
+    ]);
+    let pushed: serde_json::Value =
+        serde_json::from_str(&raw_manifest(&format!("{host}/att/again:1"), &[])).unwrap();
+    assert_eq!(pushed, stored);
+}
+
+#[test]
 fn from_pulls_a_missing_base_and_respects_the_pull_policy() {
     let reg = Registry::start(RegistryConfig::default());
     let sb = sandbox_with_busybox();

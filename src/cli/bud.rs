@@ -76,6 +76,9 @@ pub struct BudArgs {
     #[arg(long, value_name = "POLICY", num_args = 0..=1, require_equals = true,
           default_value = "missing", default_missing_value = "always")]
     pub pull: String,
+    /// Add the image to this manifest list (created when missing), as buildah does.
+    #[arg(long, value_name = "LIST")]
+    pub manifest: Option<String>,
     #[command(flatten)]
     pub registry: super::pull::RegistryArgs,
 }
@@ -218,7 +221,36 @@ impl BudArgs {
 
 pub fn run(global: &GlobalOptions, args: BudArgs) -> anyhow::Result<i32> {
     let access = super::store_access::open(global)?;
+    let manifest = args.manifest.clone();
     let request = args.request()?;
-    crate::build::build(&access.store, &access.runroot, &request)?;
+    let outcome = crate::build::build(&access.store, &access.runroot, &request)?;
+    if let Some(list) = manifest {
+        add_to_list(&access.store, &list, &outcome.image_id)?;
+    }
     Ok(0)
+}
+
+/// `--manifest LIST`: adds the built image to LIST, creating it if absent.
+fn add_to_list(
+    store: &crate::store::Store,
+    list: &str,
+    image: &crate::digest::Digest,
+) -> anyhow::Result<()> {
+    use crate::registry::manifest_list;
+    let lease = store.lease()?;
+    lease.protect_image(image)?;
+    let existing = match manifest_list::lookup_list(store, list) {
+        Ok(l) => l,
+        Err(e) if e.is_not_found() => {
+            let name = crate::image::lookup::local_name(list)
+                .with_context(|| format!("--manifest {list:?}"))?;
+            manifest_list::create(store, &name)
+                .with_context(|| format!("creating manifest list {name}"))?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let rec = store.image(image)?;
+    manifest_list::add(store, &existing, &rec, &Default::default())
+        .with_context(|| format!("adding the image to manifest list {}", existing.name))?;
+    Ok(())
 }

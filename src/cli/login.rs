@@ -67,7 +67,7 @@ pub fn run(args: LoginArgs) -> anyhow::Result<i32> {
     } else {
         bail!("no password: pass --password-stdin (recommended) or --password");
     };
-    let creds = Credentials { username, password };
+    let creds = Credentials::basic(username, password);
     let mut opts = args.registry_args.options()?;
     opts.auth = AuthConfig::new(Some(creds.clone()), None);
     let client = Client::connect(&host, &opts).with_context(|| format!("contacting {host}"))?;

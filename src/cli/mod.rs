@@ -21,6 +21,8 @@ mod import;
 mod inspect;
 mod login;
 mod logout;
+mod manifest;
+mod manifest_push;
 mod mount;
 mod parse;
 mod prune;
@@ -94,6 +96,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Show an image's configuration and manifest.
     Inspect(inspect::InspectArgs),
+    /// Create, edit, inspect and push manifest lists (multi-platform images).
+    Manifest(manifest::ManifestArgs),
     /// Mount a working container's rootfs and print its path.
     Mount(mount::MountArgs),
     /// Parse a Containerfile and print its stages (json) or BuildKit's AST dump (ast).
@@ -150,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Containers(args) => containers::run(&cli.global, args),
         Command::Copy(args) => copy::run(&cli.global, args, false),
         Command::From(args) => from::run(&cli.global, args),
+        Command::Manifest(args) => manifest::run(&cli.global, args),
         Command::Mount(args) => mount::run(&cli.global, args),
         Command::Rename(args) => rename::run(&cli.global, args),
         Command::Rm(args) => rm::run(&cli.global, args),

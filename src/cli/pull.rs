@@ -62,6 +62,10 @@ pub struct PullArgs {
     /// Pull every tag of the repository.
     #[arg(short, long)]
     pub all_tags: bool,
+    /// Pull every platform of an index and store it as a manifest list of
+    /// that name (skopeo's `copy --all`); prints the list's ID.
+    #[arg(long, conflicts_with_all = ["all_tags", "platform"])]
+    pub all_platforms: bool,
     /// The platform to pick from an index: OS/ARCH[/VARIANT] (default: this host's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
@@ -117,6 +121,15 @@ pub fn run(global: &GlobalOptions, args: PullArgs) -> anyhow::Result<i32> {
             let pulled = pull(store, &lease, &name, &opts, &printer)
                 .with_context(|| format!("pulling {name}"))?;
             println!("{}", pulled.record.id.hex());
+        }
+        return Ok(0);
+    }
+    if args.all_platforms {
+        let pulled = crate::registry::pull_all_platforms(store, &lease, &image, &opts, &printer)
+            .with_context(|| format!("pulling every platform of {image}"))?;
+        match pulled {
+            crate::registry::PulledAll::List { list, .. } => println!("{}", list.id.hex()),
+            crate::registry::PulledAll::Image(p) => println!("{}", p.record.id.hex()),
         }
         return Ok(0);
     }

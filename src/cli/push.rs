@@ -1,7 +1,8 @@
 //! `rbuild push IMAGE [DEST]`: push an image to a registry
 //! (`docker://HOST/REPO[:TAG]`, the default: the image's own name) or
 //! export it to `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`,
-//! `docker-archive:FILE[:ref]` or `dir:DIR`.
+//! `docker-archive:FILE[:ref]` or `dir:DIR`. A manifest list goes with
+//! all its images (see `manifest_push`).
 
 use std::path::PathBuf;
 
@@ -40,11 +41,25 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         .destination
         .clone()
         .unwrap_or_else(|| format!("docker://{}", args.image));
-    if let Some(name) = registry_destination(&dest_text) {
-        return super::push_registry::run(global, &args, &name);
-    }
     let access = super::store_access::open(global)?;
     let store = &access.store;
+    // A manifest list pushes every platform image, then its index.
+    if let Ok(list) = crate::registry::manifest_list::lookup_list(store, &args.image) {
+        let request = super::manifest_push::ListPush {
+            destination: dest_text,
+            all: true,
+            compression_format: args.compression_format.clone(),
+            format: args.format.clone(),
+            digestfile: args.digestfile.clone(),
+            quiet: args.quiet,
+            registry: args.registry.clone(),
+        };
+        super::manifest_push::push(store, &list, &request)?;
+        return Ok(0);
+    }
+    if let Some(name) = registry_destination(&dest_text) {
+        return super::push_registry::run(store, &args, &name);
+    }
     let destination: Destination = dest_text
         .parse()
         .with_context(|| format!("destination {dest_text:?}"))?;
@@ -113,7 +128,7 @@ fn layout_format(
 
 /// The image name when `dest` means a registry: `docker://NAME`, or a bare
 /// image name without a transport (as buildah reads it).
-fn registry_destination(dest: &str) -> Option<String> {
+pub(super) fn registry_destination(dest: &str) -> Option<String> {
     if let Some(rest) = dest.strip_prefix("docker://") {
         return Some(rest.to_string());
     }

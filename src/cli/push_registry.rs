@@ -3,7 +3,6 @@
 use anyhow::Context;
 
 use super::push::PushArgs;
-use super::GlobalOptions;
 use crate::image::from_store::StoreImage;
 use crate::image::lookup::lookup_image;
 use crate::image::manifest::{ImageManifest, ManifestFormat};
@@ -11,13 +10,12 @@ use crate::image::Compression;
 use crate::reference::{normalize_docker, Reference};
 use crate::registry::progress::BlobBars;
 use crate::registry::{push, PushEvent, PushOptions};
+use crate::store::Store;
 
-pub fn run(global: &GlobalOptions, args: &PushArgs, name: &str) -> anyhow::Result<i32> {
+pub fn run(store: &Store, args: &PushArgs, name: &str) -> anyhow::Result<i32> {
     let destination =
         normalize_docker(name).with_context(|| format!("destination docker://{name}"))?;
     let registry_opts = args.registry.options()?;
-    let access = super::store_access::open(global)?;
-    let store = &access.store;
     let rec = lookup_image(store, &args.image)?;
     let lease = store.lease()?;
     lease.protect_image(&rec.id)?;
@@ -47,12 +45,23 @@ pub fn run(global: &GlobalOptions, args: &PushArgs, name: &str) -> anyhow::Resul
         annotations: stored.map(|m| m.annotations).unwrap_or_default(),
         mount_from,
     };
-    let quiet = args.quiet;
-    let bars = BlobBars::stderr();
-    if !quiet {
-        bars.line("Getting image source signatures");
+    if !args.quiet {
+        BlobBars::stderr().line("Getting image source signatures");
     }
-    let printer = move |event: PushEvent| {
+    let printer = printer(args.quiet);
+    let pushed = push(&source, &destination, &opts, &printer)
+        .with_context(|| format!("pushing {} to docker://{destination}", args.image))?;
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, pushed.manifest_digest.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(0)
+}
+
+/// skopeo's lines for one image's push, on stderr; blob bars on a terminal.
+pub(super) fn printer(quiet: bool) -> impl Fn(PushEvent) + Sync {
+    let bars = BlobBars::stderr();
+    move |event: PushEvent| {
         if quiet {
             return;
         }
@@ -81,12 +90,5 @@ pub fn run(global: &GlobalOptions, args: &PushArgs, name: &str) -> anyhow::Resul
             }
             PushEvent::Manifest { .. } => bars.line("Writing manifest to image destination"),
         }
-    };
-    let pushed = push(&source, &destination, &opts, &printer)
-        .with_context(|| format!("pushing {} to docker://{destination}", args.image))?;
-    if let Some(path) = &args.digestfile {
-        std::fs::write(path, pushed.manifest_digest.to_string())
-            .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(0)
 }

@@ -1,7 +1,9 @@
 //! `rbuild rmi`: remove images as buildah does — a name untags when the
 //! image has other names, an ID removes the image (`--force` when it has
 //! several names), `--all`, `--prune` for dangling images; blobs and layers
-//! no image needs any more are collected afterwards.
+//! no image needs any more are collected afterwards. A manifest list's name
+//! removes the list (`--all` removes every list first); an image a list
+//! holds is refused until the list goes.
 
 use anyhow::bail;
 
@@ -33,6 +35,11 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
     }
     let mut failed = false;
     if args.all {
+        for list in store.lists()? {
+            store.remove_list(&list.name)?;
+            println!("untagged: {}", list.name);
+            println!("{}", list.id.hex());
+        }
         for rec in store.images()? {
             if !release_containers(store, &access.runroot, &rec.id, args.force)? {
                 failed = true;
@@ -46,6 +53,12 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
         let rec = match lookup_image(store, name) {
             Ok(r) => r,
             Err(e) => {
+                if let Ok(list) = crate::registry::manifest_list::lookup_list(store, name) {
+                    store.remove_list(&list.name)?;
+                    println!("untagged: {}", list.name);
+                    println!("{}", list.id.hex());
+                    continue;
+                }
                 eprintln!("Error: {e}");
                 failed = true;
                 continue;
@@ -67,10 +80,14 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
                 failed = true;
                 continue;
             }
+            if let Err(e) = store.remove_image(&rec.id) {
+                eprintln!("Error: {e}");
+                failed = true;
+                continue;
+            }
             for n in &rec.names {
                 println!("untagged: {n}");
             }
-            store.remove_image(&rec.id)?;
             println!("{}", rec.id.hex());
         } else {
             let full = rec

@@ -8,6 +8,12 @@
 //! and `~/.docker/config.json`. Inside a file, the most specific key wins
 //! (`host/ns/repo` before `host/ns` before `host`); a `credHelpers` entry
 //! for the host, or `credsStore`, runs `docker-credential-NAME get`.
+//!
+//! An entry with an `identitytoken` (what `docker login` stores when the
+//! token server hands out an OAuth2 refresh token) yields credentials whose
+//! [`Credentials::identity_token`] is set: the client then asks the realm
+//! for a token with the refresh-token grant (see `client.rs`), as docker
+//! and containers/image do, instead of sending it as a password.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -26,6 +32,8 @@ use super::error::{RegistryError, Result};
 pub struct Credentials {
     pub username: String,
     pub password: String,
+    /// An OAuth2 refresh token (`identitytoken` in an auth file).
+    pub identity_token: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -36,13 +44,19 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// A user name and password.
+    pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+            identity_token: None,
+        }
+    }
+
     /// Parses `--creds USER[:PASS]`.
     pub fn parse(creds: &str) -> Result<Credentials> {
         match creds.split_once(':') {
-            Some((u, p)) if !u.is_empty() => Ok(Credentials {
-                username: u.to_string(),
-                password: p.to_string(),
-            }),
+            Some((u, p)) if !u.is_empty() => Ok(Credentials::basic(u, p)),
             _ => Err(RegistryError::Config(
                 "--creds must be USER:PASSWORD (the user name is empty or the colon is missing)"
                     .into(),
@@ -73,10 +87,7 @@ impl Credentials {
         let (u, p) = text
             .split_once(':')
             .ok_or_else(|| bad("an \"auth\" value is not base64(user:password)"))?;
-        Ok(Credentials {
-            username: u.to_string(),
-            password: p.to_string(),
-        })
+        Ok(Credentials::basic(u, p))
     }
 }
 
@@ -215,18 +226,26 @@ fn lookup_in_file(path: &Path, registry: &str, repository: &str) -> Result<Optio
             .chain(std::iter::once(registry_key.to_string()))
         {
             if let Some(Value::Object(entry)) = normalized.get(key.as_str()) {
-                if let Some(Value::String(auth)) = entry.get("auth") {
-                    if !auth.is_empty() {
-                        return Credentials::decode(auth, path).map(Some);
+                let basic = match entry.get("auth") {
+                    Some(Value::String(auth)) if !auth.is_empty() => {
+                        Some(Credentials::decode(auth, path)?)
                     }
-                }
-                if let Some(Value::String(token)) = entry.get("identitytoken") {
-                    if !token.is_empty() {
-                        return Ok(Some(Credentials {
-                            username: "<token>".into(),
-                            password: token.clone(),
-                        }));
+                    _ => None,
+                };
+                let token = match entry.get("identitytoken") {
+                    Some(Value::String(t)) if !t.is_empty() => Some(t.clone()),
+                    _ => None,
+                };
+                match (basic, token) {
+                    (basic, Some(token)) => {
+                        // docker keeps the user name (and an empty password)
+                        // in "auth" next to the refresh token.
+                        let mut c = basic.unwrap_or_else(|| Credentials::basic("", ""));
+                        c.identity_token = Some(token);
+                        return Ok(Some(c));
                     }
+                    (Some(basic), None) => return Ok(Some(basic)),
+                    (None, None) => {}
                 }
             }
         }
@@ -287,10 +306,15 @@ fn credential_helper(helper: &str, registry: &str) -> Result<Option<Credentials>
     }
     let a: Answer = serde_json::from_slice(&out.stdout)
         .map_err(|e| fail(format!("{program} printed invalid JSON: {e}")))?;
-    Ok(Some(Credentials {
-        username: a.username,
-        password: a.secret,
-    }))
+    // A helper answers "<token>" as the user name for an identity token.
+    if a.username == "<token>" {
+        return Ok(Some(Credentials {
+            username: String::new(),
+            password: String::new(),
+            identity_token: Some(a.secret),
+        }));
+    }
+    Ok(Some(Credentials::basic(a.username, a.secret)))
 }
 
 /// Saves `creds` for `key` (a registry, or registry/repo) in `path`, keeping
@@ -518,5 +542,30 @@ mod tests {
         fs::write(&path, "{not json").unwrap();
         let err = cfg.lookup("docker.io", "x").unwrap_err();
         assert!(err.to_string().contains("config.json"), "{err}");
+    }
+
+    #[test]
+    fn identity_tokens_are_refresh_tokens_not_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.json");
+        let cfg = AuthConfig {
+            creds: None,
+            authfile: Some(path.clone()),
+        };
+        fs::write(&path, r#"{"auths":{"r.io":{"identitytoken":"rt-1"}}}"#).unwrap();
+        let c = cfg.lookup("r.io", "a").unwrap().unwrap();
+        assert_eq!(c.identity_token.as_deref(), Some("rt-1"));
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("", ""));
+        // docker's own shape: the user in "auth" with an empty password.
+        let auth = base64::engine::general_purpose::STANDARD.encode("carol:");
+        fs::write(
+            &path,
+            format!(r#"{{"auths":{{"r.io":{{"auth":"{auth}","identitytoken":"rt-2"}}}}}}"#),
+        )
+        .unwrap();
+        let c = cfg.lookup("r.io", "a").unwrap().unwrap();
+        assert_eq!(c.username, "carol");
+        assert_eq!(c.identity_token.as_deref(), Some("rt-2"));
+        assert!(!format!("{c:?}").contains("rt-2"), "never printed");
     }
 }

@@ -261,6 +261,15 @@ impl Client {
         scopes: &[String],
         access: &Access,
     ) -> Result<String> {
+        let creds = self.credentials(Self::repository_of(access))?;
+        if let Some(refresh) = creds.as_ref().and_then(|c| c.identity_token.as_deref()) {
+            match self.fetch_token_oauth2(realm, service, scopes, refresh)? {
+                Some(token) => return Ok(token),
+                // 404: the token server has no OAuth2 endpoint; docker then
+                // falls back to the GET flow with basic credentials.
+                None => log::debug!("{realm}: no OAuth2 token endpoint (404); using GET"),
+            }
+        }
         let mut req = self.agent.get(realm);
         if let Some(s) = service {
             req = req.query("service", s);
@@ -268,7 +277,7 @@ impl Client {
         for s in scopes {
             req = req.query("scope", s);
         }
-        if let Some(c) = self.credentials(Self::repository_of(access))? {
+        if let Some(c) = creds.filter(|c| !(c.username.is_empty() && c.password.is_empty())) {
             req = req.set("Authorization", &c.basic_header());
         }
         let resp = match req.call() {
@@ -283,31 +292,47 @@ impl Client {
             }
             Err(e) => return Err(map_error(e, "getting a token", realm, &self.registry)),
         };
-        let body = read_limited(resp, 1 << 20, realm)?;
-        #[derive(serde::Deserialize)]
-        struct TokenAnswer {
-            #[serde(default)]
-            token: String,
-            #[serde(default)]
-            access_token: String,
+        token_from_answer(resp, realm)
+    }
+
+    /// The OAuth2 refresh-token grant (docker's `identitytoken`): a form
+    /// POST to the realm. `None` when the realm answers 404 (no OAuth2 there).
+    fn fetch_token_oauth2(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        refresh: &str,
+    ) -> Result<Option<String>> {
+        let scope = scopes.join(" ");
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "rbuild"),
+        ];
+        if let Some(s) = service {
+            form.push(("service", s));
         }
-        let answer: TokenAnswer =
-            serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-                url: realm.to_string(),
-                why: format!("the token answer is not JSON: {e}"),
-            })?;
-        let token = if answer.token.is_empty() {
-            answer.access_token
-        } else {
-            answer.token
-        };
-        if token.is_empty() {
-            return Err(RegistryError::Protocol {
-                url: realm.to_string(),
-                why: "the token answer holds no token".into(),
-            });
+        if !scope.is_empty() {
+            form.push(("scope", &scope));
         }
-        Ok(token)
+        let what = "getting a token with the OAuth2 refresh token (identitytoken)";
+        match self.agent.post(realm).send_form(&form) {
+            Ok(resp) => token_from_answer(resp, realm).map(Some),
+            Err(ureq::Error::Status(404, _)) => Ok(None),
+            Err(ureq::Error::Status(status @ (400 | 401 | 403), resp)) => {
+                Err(RegistryError::Status {
+                    what: format!(
+                        "{what}: the token server refused the refresh token stored for {} (expired or revoked? log in again with `rbuild login {}`)",
+                        self.registry, self.registry
+                    ),
+                    url: realm.to_string(),
+                    status,
+                    detail: error_detail(resp),
+                })
+            }
+            Err(e) => Err(map_error(e, what, realm, &self.registry)),
+        }
     }
 
     /// Checks that the configured credentials are accepted (for `login`).
@@ -769,6 +794,36 @@ impl Client {
         )?;
         Ok(Digest::of(bytes))
     }
+}
+
+/// The token in a token server's JSON answer (`token`, else the OAuth2
+/// `access_token`).
+fn token_from_answer(resp: ureq::Response, realm: &str) -> Result<String> {
+    let body = read_limited(resp, 1 << 20, realm)?;
+    #[derive(serde::Deserialize)]
+    struct TokenAnswer {
+        #[serde(default)]
+        token: String,
+        #[serde(default)]
+        access_token: String,
+    }
+    let answer: TokenAnswer =
+        serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+            url: realm.to_string(),
+            why: format!("the token answer is not JSON: {e}"),
+        })?;
+    let token = if answer.token.is_empty() {
+        answer.access_token
+    } else {
+        answer.token
+    };
+    if token.is_empty() {
+        return Err(RegistryError::Protocol {
+            url: realm.to_string(),
+            why: "the token answer holds no token".into(),
+        });
+    }
+    Ok(token)
 }
 
 /// An agent for `host` over `scheme`, through the proxy the environment

@@ -65,6 +65,12 @@ pub enum PullEvent {
     Done {
         id: Digest,
     },
+    /// `--all-platforms`: image `number` of `count` (from 1), listed as `digest`.
+    ListImage {
+        number: usize,
+        count: usize,
+        digest: Digest,
+    },
 }
 
 /// Prints skopeo-style progress lines on stderr (stdout is kept for the
@@ -98,6 +104,18 @@ pub fn stderr_printer(quiet: bool) -> impl Fn(PullEvent) + Sync {
                 size,
             } => bars.update(&digest, received, size),
             PullEvent::Done { .. } => bars.line("Writing manifest to image destination"),
+            PullEvent::ListImage {
+                number,
+                count,
+                digest,
+            } => {
+                if number == 1 {
+                    bars.line(&format!(
+                        "Copying {count} images generated from {count} images in list"
+                    ));
+                }
+                bars.line(&format!("Copying image {digest} ({number}/{count})"));
+            }
         }
     }
 }
@@ -184,6 +202,45 @@ pub fn pull(
     opts: &PullOptions,
     progress: &(dyn Fn(PullEvent) + Sync),
 ) -> Result<Pulled> {
+    from_first_source(name, progress, |reference, source| {
+        pull_from(store, lease, reference, source, opts, progress)
+    })
+}
+
+/// What `pull --all-platforms` stored.
+#[derive(Clone, Debug)]
+pub enum PulledAll {
+    /// The name was an index: every platform image, and a list named as pulled.
+    List {
+        list: crate::store::ManifestList,
+        images: Vec<ImageRecord>,
+    },
+    /// The name was a single image (skopeo `--all` copies it as it is).
+    Image(Pulled),
+}
+
+/// Pulls every image of the index `name` names and stores the index as a
+/// manifest list of that name (skopeo's `copy --all`): the index and each
+/// instance's manifest are kept byte for byte, so pushing the list back
+/// unchanged gives the same digests.
+pub fn pull_all_platforms(
+    store: &Store,
+    lease: &Lease,
+    name: &str,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<PulledAll> {
+    from_first_source(name, progress, |reference, source| {
+        pull_all_from(store, lease, reference, source, opts, progress)
+    })
+}
+
+/// Tries each fully qualified name and pull source (mirrors first) in turn.
+fn from_first_source<T>(
+    name: &str,
+    progress: &(dyn Fn(PullEvent) + Sync),
+    mut attempt: impl FnMut(&Reference, &PullSource) -> Result<T>,
+) -> Result<T> {
     let conf = RegistriesConf::load()?;
     let candidates = resolve_name(name, &conf)?;
     let mut failures = Vec::new();
@@ -192,7 +249,7 @@ pub fn pull(
             progress(PullEvent::Trying {
                 name: format!("{}/{}", source.registry, source.repository),
             });
-            match pull_from(store, lease, reference, &source, opts, progress) {
+            match attempt(reference, &source) {
                 Ok(p) => return Ok(p),
                 // Only "not there" and unreachable mirrors move on to the next candidate.
                 Err(e)
@@ -222,14 +279,37 @@ struct RootfsDiffs {
     diff_ids: Vec<Digest>,
 }
 
-fn pull_from(
-    store: &Store,
-    lease: &Lease,
-    reference: &Reference,
-    source: &PullSource,
-    opts: &PullOptions,
-    progress: &(dyn Fn(PullEvent) + Sync),
-) -> Result<Pulled> {
+/// A manifest's media type: its own `mediaType` field, else an index by
+/// shape, else the Content-Type header.
+fn media_type_of(bytes: &[u8], header: &str) -> String {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType", default)]
+        media_type: String,
+        #[serde(default)]
+        manifests: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Probe>(bytes) {
+        Ok(p) if !p.media_type.is_empty() => p.media_type,
+        Ok(p) if p.manifests.is_some() => manifest::OCI_INDEX.to_string(),
+        _ => header.split(';').next().unwrap_or("").trim().to_string(),
+    }
+}
+
+fn is_index(media_type: &str) -> bool {
+    media_type == manifest::OCI_INDEX || media_type == manifest::DOCKER_MANIFEST_LIST
+}
+
+/// A registry connection for `source` and the top manifest `reference` names.
+struct Top {
+    client: Client,
+    bytes: Vec<u8>,
+    media_type: String,
+    digest: Digest,
+    url: String,
+}
+
+fn fetch_top(reference: &Reference, source: &PullSource, opts: &PullOptions) -> Result<Top> {
     let mut ropts = opts.registry.clone();
     if source.insecure && ropts.tls_verify.is_none() {
         ropts.tls_verify = Some(false);
@@ -240,24 +320,47 @@ fn pull_from(
         Some(d) => d.to_string(),
         None => reference.tag_or_latest().to_string(),
     };
-    let (mut bytes, mut media_type, mut digest) = client.get_manifest(repo, &tag_or_digest)?;
+    let (bytes, media_type, digest) = client.get_manifest(repo, &tag_or_digest)?;
     let url = client.url(&format!("{repo}/manifests/{tag_or_digest}"));
-    let media_type_of = |bytes: &[u8], header: &str| -> String {
-        #[derive(Deserialize)]
-        struct Probe {
-            #[serde(rename = "mediaType", default)]
-            media_type: String,
-            #[serde(default)]
-            manifests: Option<serde_json::Value>,
-        }
-        match serde_json::from_slice::<Probe>(bytes) {
-            Ok(p) if !p.media_type.is_empty() => p.media_type,
-            Ok(p) if p.manifests.is_some() => manifest::OCI_INDEX.to_string(),
-            _ => header.split(';').next().unwrap_or("").trim().to_string(),
-        }
-    };
-    media_type = media_type_of(&bytes, &media_type);
-    if media_type == manifest::OCI_INDEX || media_type == manifest::DOCKER_MANIFEST_LIST {
+    let media_type = media_type_of(&bytes, &media_type);
+    Ok(Top {
+        client,
+        bytes,
+        media_type,
+        digest,
+        url,
+    })
+}
+
+/// The name a pulled image or list is stored under.
+fn stored_name(reference: &Reference) -> String {
+    match &reference.digest {
+        Some(d) => format!(
+            "{}/{}@{d}",
+            reference.registry.as_deref().unwrap_or_default(),
+            reference.repository
+        ),
+        None => reference.to_string(),
+    }
+}
+
+fn pull_from(
+    store: &Store,
+    lease: &Lease,
+    reference: &Reference,
+    source: &PullSource,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<Pulled> {
+    let Top {
+        client,
+        mut bytes,
+        mut media_type,
+        mut digest,
+        url,
+    } = fetch_top(reference, source, opts)?;
+    let repo = source.repository.as_str();
+    if is_index(&media_type) {
         let index: Index =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadManifest {
                 url: url.clone(),
@@ -275,13 +378,158 @@ fn pull_from(
         bytes = b;
         digest = d;
     }
+    let name = stored_name(reference);
+    let record = store_image(
+        store,
+        lease,
+        &client,
+        repo,
+        &bytes,
+        &media_type,
+        &url,
+        vec![name.clone()],
+        opts,
+        progress,
+    )?;
+    Ok(Pulled {
+        record,
+        name,
+        manifest_digest: digest,
+    })
+}
+
+fn pull_all_from(
+    store: &Store,
+    lease: &Lease,
+    reference: &Reference,
+    source: &PullSource,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<PulledAll> {
+    let top = fetch_top(reference, source, opts)?;
+    let repo = source.repository.as_str();
+    let name = stored_name(reference);
+    if !is_index(&top.media_type) {
+        let record = store_image(
+            store,
+            lease,
+            &top.client,
+            repo,
+            &top.bytes,
+            &top.media_type,
+            &top.url,
+            vec![name.clone()],
+            opts,
+            progress,
+        )?;
+        return Ok(PulledAll::Image(Pulled {
+            record,
+            name,
+            manifest_digest: top.digest,
+        }));
+    }
+    let doc = super::manifest_list::ListDocument::parse(&top.bytes).map_err(|why| {
+        RegistryError::BadManifest {
+            url: top.url.clone(),
+            why,
+        }
+    })?;
+    let mut instances = Vec::new();
+    let mut images = Vec::new();
+    let mut kept = doc.clone();
+    // Attestations (BuildKit's `unknown/unknown` entries) are not images:
+    // they are left out, and the list is stored without them.
+    kept.entries.retain(|e| {
+        let attestation = e
+            .platform
+            .as_ref()
+            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
+        if attestation {
+            log::warn!(
+                "{}: leaving out {} (an attestation, not an image); the stored list omits it",
+                reference,
+                e.digest
+            );
+        }
+        !attestation
+    });
+    for (i, entry) in kept.entries.iter().enumerate() {
+        progress(PullEvent::ListImage {
+            number: i + 1,
+            count: kept.entries.len(),
+            digest: entry.digest,
+        });
+        let (bytes, header, digest) = top.client.get_manifest(repo, &entry.digest.to_string())?;
+        let url = top
+            .client
+            .url(&format!("{repo}/manifests/{}", entry.digest));
+        if digest != entry.digest || Digest::of(&bytes) != entry.digest {
+            return Err(RegistryError::DigestMismatch {
+                url,
+                expected: entry.digest,
+                actual: Digest::of(&bytes),
+                size: bytes.len() as u64,
+            });
+        }
+        let media_type = media_type_of(&bytes, &header);
+        if is_index(&media_type) {
+            return Err(RegistryError::BadManifest {
+                url,
+                why: "an index inside an index is not supported".into(),
+            });
+        }
+        let record = store_image(
+            store,
+            lease,
+            &top.client,
+            repo,
+            &bytes,
+            &media_type,
+            &url,
+            Vec::new(),
+            opts,
+            progress,
+        )?;
+        let manifest = store.put_blob(&bytes)?;
+        lease.protect_blob(&manifest)?;
+        lease.protect_image(&record.id)?;
+        instances.push(crate::store::ListInstance {
+            manifest,
+            image: record.id,
+        });
+        images.push(record);
+    }
+    let index_bytes = if kept == doc {
+        top.bytes.clone()
+    } else {
+        kept.to_json()
+    };
+    let list = super::manifest_list::store_pulled(store, &name, &index_bytes, instances)?;
+    Ok(PulledAll::List { list, images })
+}
+
+/// Stores the image `bytes` (a manifest) describes: config, then layers.
+#[allow(clippy::too_many_arguments)]
+fn store_image(
+    store: &Store,
+    lease: &Lease,
+    client: &Client,
+    repo: &str,
+    bytes: &[u8],
+    media_type: &str,
+    url: &str,
+    names: Vec<String>,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<ImageRecord> {
+    let url = url.to_string();
     if media_type == DOCKER_SCHEMA1 || media_type == DOCKER_SCHEMA1_PLAIN {
         return Err(RegistryError::BadManifest {
             url,
             why: "docker schema1 manifests are not supported (they are deprecated); push the image again with a current tool".into(),
         });
     }
-    let manifest = ImageManifest::from_json(&bytes).map_err(|e| RegistryError::BadManifest {
+    let manifest = ImageManifest::from_json(bytes).map_err(|e| RegistryError::BadManifest {
         url: url.clone(),
         why: e.to_string(),
     })?;
@@ -307,17 +555,8 @@ fn pull_from(
         });
     }
     let chains = fetch_layers(
-        store, lease, &client, repo, &manifest, &diff_ids, opts, progress,
+        store, lease, client, repo, &manifest, &diff_ids, opts, progress,
     )?;
-
-    let stored_name = match &reference.digest {
-        Some(d) => format!(
-            "{}/{}@{d}",
-            reference.registry.as_deref().unwrap_or_default(),
-            reference.repository
-        ),
-        None => reference.to_string(),
-    };
     let annotations = match manifest.format {
         ManifestFormat::Oci => manifest.annotations.clone(),
         ManifestFormat::Docker => BTreeMap::new(),
@@ -329,14 +568,10 @@ fn pull_from(
         &chains,
         manifest.format,
         &annotations,
-        vec![stored_name.clone()],
+        names,
     )?;
     progress(PullEvent::Done { id: record.id });
-    Ok(Pulled {
-        record,
-        name: stored_name,
-        manifest_digest: digest,
-    })
+    Ok(record)
 }
 
 /// (parent chain, blob digest) → the layer made from it earlier.

@@ -66,6 +66,8 @@ pub enum PushEvent {
 pub struct Pushed {
     pub manifest: ImageManifest,
     pub manifest_digest: Digest,
+    /// The size of the manifest bytes sent.
+    pub manifest_size: u64,
 }
 
 /// Pushes `source` to `destination` (a fully qualified reference).
@@ -75,11 +77,46 @@ pub fn push(
     opts: &PushOptions,
     progress: &(dyn Fn(PushEvent) + Sync),
 ) -> Result<Pushed> {
+    let (client, repo) = connect(destination, opts)?;
+    let target = match &destination.digest {
+        Some(d) => Target::Digest(*d),
+        None => Target::Tag(destination.tag_or_latest().to_string()),
+    };
+    push_image(&client, &repo, source, &target, opts, None, progress)
+}
+
+/// The client for `destination`'s registry, and its repository.
+pub(super) fn connect(destination: &Reference, opts: &PushOptions) -> Result<(Client, String)> {
     let registry = destination.registry.as_deref().ok_or_else(|| {
         RegistryError::Config(format!("destination {destination} has no registry"))
     })?;
-    let repo = destination.repository.as_str();
     let client = Client::connect(registry, &opts.registry)?;
+    Ok((client, destination.repository.clone()))
+}
+
+/// Which reference a manifest is put under.
+pub(super) enum Target {
+    /// A tag.
+    Tag(String),
+    /// This digest, which the manifest must have.
+    Digest(Digest),
+    /// The manifest's own digest (an instance of a list).
+    OwnDigest,
+}
+
+/// Pushes one image into `repo`: layers, config, then the manifest under
+/// `target`. When `original` (the manifest the image came with) describes
+/// exactly what was pushed, its bytes are sent instead of new ones, so a
+/// pulled image goes back with the digest it had.
+pub(super) fn push_image(
+    client: &Client,
+    repo: &str,
+    source: &(dyn ExportSource + Sync),
+    target: &Target,
+    opts: &PushOptions,
+    original: Option<&[u8]>,
+    progress: &(dyn Fn(PushEvent) + Sync),
+) -> Result<Pushed> {
     let media_type = opts
         .format
         .layer_media_type(opts.compression)
@@ -99,7 +136,7 @@ pub fn push(
                 if index >= layers.len() {
                     break;
                 }
-                match push_layer(source, &client, repo, index, opts, progress) {
+                match push_layer(source, client, repo, index, opts, progress) {
                     Ok(info) => {
                         results.lock().unwrap_or_else(|p| p.into_inner())[index] = Some(info);
                     }
@@ -143,7 +180,7 @@ pub fn push(
     let config_digest = Digest::of(&config);
     let access = Access::Push(repo.to_string());
     let existed = client.head_blob(repo, &config_digest, &access)?.is_some();
-    if !existed && !try_mounts(&client, repo, &config_digest, &opts.mount_from)? {
+    if !existed && !try_mounts(client, repo, &config_digest, &opts.mount_from)? {
         client.upload_blob_bytes(repo, &config)?;
     }
     let config_info = BlobInfo {
@@ -167,13 +204,18 @@ pub fn push(
             ManifestFormat::Docker => BTreeMap::new(),
         },
     };
-    let bytes = manifest.to_json();
-    let reference = match &destination.digest {
-        Some(d) => d.to_string(),
-        None => destination.tag_or_latest().to_string(),
+    let bytes = match original {
+        Some(o) if ImageManifest::from_json(o).is_ok_and(|m| m == manifest) => o.to_vec(),
+        _ => manifest.to_json(),
+    };
+    let own = Digest::of(&bytes);
+    let reference = match target {
+        Target::Tag(t) => t.clone(),
+        Target::Digest(d) => d.to_string(),
+        Target::OwnDigest => own.to_string(),
     };
     let digest = client.put_manifest(repo, &reference, manifest.media_type(), &bytes)?;
-    if let Some(want) = &destination.digest {
+    if let Target::Digest(want) = target {
         if *want != digest {
             return Err(RegistryError::Config(format!(
                 "the destination names digest {want}, but the manifest pushed is {digest}"
@@ -184,6 +226,7 @@ pub fn push(
     Ok(Pushed {
         manifest,
         manifest_digest: digest,
+        manifest_size: bytes.len() as u64,
     })
 }
 

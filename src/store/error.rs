@@ -56,6 +56,22 @@ pub enum StoreError {
         what: &'static str,
         digest: Digest,
     },
+    #[error("manifest list {0:?} already exists (add to it with `rbuild manifest add`, or remove it with `rbuild manifest rm`)")]
+    ListExists(String),
+    #[error("manifest list {0:?} is not in the store (create it with `rbuild manifest create`)")]
+    ListNotFound(String),
+    #[error("manifest list {0:?} was changed by another command while this one edited it; run the command again")]
+    ListChanged(String),
+    #[error("name {name:?} already names image {image}; pick another name for the manifest list or untag the image")]
+    NameInUse { name: String, image: Digest },
+    #[error("image {image} is part of manifest list(s) {}; remove the list first (`rbuild manifest rm`)", .lists.join(", "))]
+    ImageInList { image: Digest, lists: Vec<String> },
+    #[error("manifest list {list:?} refers to {what} {digest}, which is not in the store")]
+    ListMissingReference {
+        list: String,
+        what: &'static str,
+        digest: Digest,
+    },
     #[error("corrupt store file {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("importing layer on top of {parent}: {source}")]
@@ -87,6 +103,7 @@ impl StoreError {
             | StoreError::LayerNotFound(_)
             | StoreError::ImageNotFound(_)
             | StoreError::NameNotFound(_)
+            | StoreError::ListNotFound(_)
             | StoreError::ContainerNotFound(_) => true,
             StoreError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
             _ => false,

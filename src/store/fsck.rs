@@ -33,6 +33,8 @@ pub enum Problem {
     MissingBlob { path: PathBuf, blob: Digest },
     /// A name in the names index pointing at an image that is not there.
     DanglingName { name: String, image: Digest },
+    /// A manifest list naming an image that is not there.
+    ListMissingImage { list: String, image: Digest },
 }
 
 impl fmt::Display for Problem {
@@ -75,6 +77,12 @@ impl fmt::Display for Problem {
                 write!(
                     f,
                     "name {name:?} points at image {image}, which is not in the store"
+                )
+            }
+            Problem::ListMissingImage { list, image } => {
+                write!(
+                    f,
+                    "manifest list {list:?} holds image {image}, which is not in the store"
                 )
             }
         }
@@ -233,6 +241,41 @@ impl Store {
         Ok(())
     }
 
+    /// Each list's index blob, instance manifests and instance images.
+    fn fsck_lists(&self, ids: &[Digest], problems: &mut Vec<Problem>) {
+        let path = self.images_dir().join("lists.json");
+        let lists = match self.lists_locked() {
+            Ok(l) => l,
+            Err(e) => {
+                problems.push(Problem::Unreadable {
+                    path,
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        for list in lists {
+            let blobs =
+                std::iter::once(list.index).chain(list.instances.iter().map(|i| i.manifest));
+            for blob in blobs {
+                if !self.has_blob(&blob) {
+                    problems.push(Problem::MissingBlob {
+                        path: path.clone(),
+                        blob,
+                    });
+                }
+            }
+            for inst in &list.instances {
+                if !ids.contains(&inst.image) {
+                    problems.push(Problem::ListMissingImage {
+                        list: list.name.clone(),
+                        image: inst.image,
+                    });
+                }
+            }
+        }
+    }
+
     fn fsck_images(&self, problems: &mut Vec<Problem>) -> Result<()> {
         let names = match self.name_index() {
             Ok(n) => n,
@@ -260,10 +303,11 @@ impl Store {
             let is_record = name
                 .strip_suffix(".json")
                 .is_some_and(|h| Digest::from_hex(h).is_ok());
-            if !is_record && name != "names.json" {
+            if !is_record && name != "names.json" && name != "lists.json" {
                 problems.push(Problem::Stray { path: entry.path() });
             }
         }
+        self.fsck_lists(&ids, problems);
         for id in ids {
             let path = self.image_path(&id);
             let rec = match self.image(&id) {

@@ -1,7 +1,9 @@
 //! Garbage collection and prune.
 //!
 //! gc is mark and sweep under the store lock. Roots: every image record
-//! (config, manifest, index, layers), every cache entry, every working
+//! (config, manifest, index, layers), every manifest list (its index blob
+//! and instance manifests; its images are records, so roots already, and
+//! prune never removes them), every cache entry, every working
 //! container, every live lease (what it names, plus everything written or
 //! renewed since it began — see `lock.rs`). Marking a layer marks its
 //! parents and its compressed blobs. Unmarked layers and blobs are removed,
@@ -146,9 +148,18 @@ impl Store {
             .into_iter()
             .filter_map(|c| c.image)
             .collect();
+        let listed: BTreeSet<Digest> = self
+            .lists_locked()?
+            .into_iter()
+            .flat_map(|l| l.instances.into_iter().map(|i| i.image))
+            .collect();
         let mut images_removed = Vec::new();
         for rec in self.images()? {
-            if rec.names.is_empty() && !leased.contains(&rec.id) && !used.contains(&rec.id) {
+            if rec.names.is_empty()
+                && !leased.contains(&rec.id)
+                && !used.contains(&rec.id)
+                && !listed.contains(&rec.id)
+            {
                 self.remove_image_locked(&rec.id)?;
                 images_removed.push(rec.id);
             }
@@ -248,6 +259,12 @@ impl Store {
             }
             for layer in rec.layers.iter().chain(rec.top_layer.iter()) {
                 marks.layer(self, layer);
+            }
+        }
+        for list in self.lists_locked()? {
+            marks.json_blob(self, &list.index);
+            for inst in &list.instances {
+                marks.json_blob(self, &inst.manifest);
             }
         }
         for (_, entry) in self.cache_entries()? {

@@ -32,14 +32,14 @@ pub struct ImageRecord {
     /// A local manifest blob whose layer digests are the diff IDs; its digest
     /// is what `images --format {{.Digest}}` shows.
     pub manifest: Digest,
-    /// An OCI image index blob for multi-platform images. TODO(multi-platform):
-    /// nothing writes it yet; the store keeps the blob alive and reports it.
+    /// An index blob this image belongs to. Multi-platform images are
+    /// manifest lists (`manifest_list.rs`), which name their instances;
+    /// this field is kept for records that carry one, and gc keeps the blob.
     #[serde(default)]
     pub index: Option<Digest>,
     pub top_layer: Option<ChainId>,
     /// The layers, bottom to top.
     pub layers: Vec<ChainId>,
-    /// RFC 3339 creation time.
     /// RFC 3339 creation time.
     pub created: String,
     /// Sum of the layers' uncompressed sizes, as `images` shows it.
@@ -48,7 +48,7 @@ pub struct ImageRecord {
 
 type NameIndex = BTreeMap<String, Digest>;
 
-fn check_name(name: &str) -> Result<()> {
+pub(super) fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > 4096
         || name.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -278,6 +278,10 @@ impl Store {
     }
 
     pub(crate) fn remove_image_locked(&self, id: &Digest) -> Result<ImageRecord> {
+        let lists = self.lists_holding_locked(id)?;
+        if !lists.is_empty() {
+            return Err(StoreError::ImageInList { image: *id, lists });
+        }
         let mut names = self.load_names()?;
         let rec = self
             .load_record(id, &names)?

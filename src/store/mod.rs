@@ -11,6 +11,7 @@
 //! layers/<chain-hex>/diff/    an extracted layer (overlay lowerdir), never modified
 //! layers/<chain-hex>/meta.json
 //! images/<id-hex>.json        image records; images/names.json maps name -> image ID
+//! images/lists.json           manifest lists: name -> index blob + instance images
 //! cache/<key-hex>.json        build cache entries
 //! containers/<name>/          working containers
 //! tmp/<pid>-<kind>-<rand>     staging; entries of dead pids are removed by gc
@@ -28,7 +29,8 @@
 //!
 //! Concurrency: any number of threads and processes may use one root. The
 //! index writers ([`Store::put_image`], [`Store::tag`], [`Store::untag`],
-//! [`Store::remove_image`], [`Store::cache_put`], [`Store::cache_get`] when it
+//! [`Store::remove_image`], [`Store::create_list`], [`Store::update_list`],
+//! [`Store::remove_list`], [`Store::cache_put`], [`Store::cache_get`] when it
 //! drops a stale entry, [`Store::record_compressed_blob`]) and
 //! [`Store::gc`]/[`Store::prune`]/[`Store::fsck`] take the store lock
 //! themselves; do not call them while holding a [`LockGuard`] (it is not
@@ -44,6 +46,7 @@ mod gc;
 mod image;
 mod layer;
 mod lock;
+mod manifest_list;
 mod mounts;
 mod roots;
 
@@ -58,6 +61,7 @@ pub use gc::{GcReport, PruneReport};
 pub use image::ImageRecord;
 pub use layer::{ChainId, CompressedBlob, LayerMeta, PreparedLayer};
 pub use lock::{Lease, LockGuard};
+pub use manifest_list::{ListInstance, ManifestList};
 pub use roots::{default_root, default_runroot, Caller, ROOTLESS_UID_ENV};
 
 use crate::digest::Digest;

@@ -1,0 +1,338 @@
+//! Manifest lists (multi-platform images): `images/lists.json`, one record
+//! per list name.
+//!
+//! A list is a named index blob plus the local images it stands for:
+//!
+//! ```text
+//! images/lists.json   { "<name>": { "id": "sha256:…",        stable ID, made at creation
+//!                                   "index": "sha256:…",     the OCI index / docker list blob
+//!                                   "instances": [ { "manifest": "sha256:…",   digest listed in the index
+//!                                                    "image": "sha256:…" } ],  its image record (image ID)
+//!                                   "created": "RFC 3339" } }
+//! ```
+//!
+//! Every instance is an ordinary image record in `images/` (usually without
+//! a name of its own); the index blob and each instance's `manifest` blob
+//! are ordinary blobs. The store does not parse the index: the caller
+//! (`registry::manifest_list`) edits it and hands over the bytes' digest
+//! together with the instance map. Consistency rules, checked under the
+//! store lock: a list's index blob, instance manifests and instance images
+//! exist when it is written; an image a list names is never removed
+//! (`remove_image` refuses, `prune` skips it, gc marks everything it
+//! holds); a list name is never also an image name at creation time.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::store::error::{Result, StoreError};
+use crate::store::fsutil::{read_json, write_json};
+use crate::store::Store;
+
+/// One platform image of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListInstance {
+    /// The manifest digest the index lists for this instance.
+    pub manifest: Digest,
+    /// The image record (image ID) it is in the store as.
+    pub image: Digest,
+}
+
+/// A manifest list: a named index over images in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestList {
+    /// The name (filled from the key on read).
+    #[serde(skip)]
+    pub name: String,
+    /// A stable ID made when the list is created (the index digest changes
+    /// with every edit; this does not).
+    pub id: Digest,
+    /// The index blob (OCI image index or docker manifest list).
+    pub index: Digest,
+    /// The instances, in no particular order (the index holds the order).
+    pub instances: Vec<ListInstance>,
+    /// RFC 3339 creation time.
+    pub created: String,
+}
+
+impl ManifestList {
+    /// The image behind the index entry with manifest digest `manifest`.
+    pub fn image_for(&self, manifest: &Digest) -> Option<Digest> {
+        self.instances
+            .iter()
+            .find(|i| i.manifest == *manifest)
+            .map(|i| i.image)
+    }
+}
+
+type ListIndex = BTreeMap<String, ManifestList>;
+
+impl Store {
+    fn lists_path(&self) -> std::path::PathBuf {
+        self.images_dir().join("lists.json")
+    }
+
+    fn load_lists(&self) -> Result<ListIndex> {
+        let mut lists: ListIndex = read_json(&self.lists_path())?.unwrap_or_default();
+        for (name, list) in lists.iter_mut() {
+            list.name = name.clone();
+        }
+        Ok(lists)
+    }
+
+    fn save_lists(&self, lists: &ListIndex) -> Result<()> {
+        write_json(&self.tmp_dir(), &self.lists_path(), lists)
+    }
+
+    fn check_list_references(&self, list: &ManifestList) -> Result<()> {
+        let missing = |what, digest| StoreError::ListMissingReference {
+            list: list.name.clone(),
+            what,
+            digest,
+        };
+        if !self.has_blob(&list.index) {
+            return Err(missing("index blob", list.index));
+        }
+        for inst in &list.instances {
+            if !self.has_blob(&inst.manifest) {
+                return Err(missing("manifest blob", inst.manifest));
+            }
+            if !self.image_path(&inst.image).is_file() {
+                return Err(missing("image", inst.image));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a list; fails when the name is taken by a list or an image.
+    pub fn create_list(&self, list: &ManifestList) -> Result<()> {
+        super::image::check_name(&list.name)?;
+        let _guard = self.lock()?;
+        let mut lists = self.load_lists()?;
+        if lists.contains_key(&list.name) {
+            return Err(StoreError::ListExists(list.name.clone()));
+        }
+        if let Some(id) = self.name_index()?.get(&list.name) {
+            return Err(StoreError::NameInUse {
+                name: list.name.clone(),
+                image: *id,
+            });
+        }
+        self.check_list_references(list)?;
+        lists.insert(list.name.clone(), list.clone());
+        self.save_lists(&lists)
+    }
+
+    /// Replaces the list of that name, which must exist with the same ID
+    /// and still have index `previous` (the one the edit started from): an
+    /// edit racing with another edit, or with `manifest rm` + `create`, is
+    /// refused rather than losing the other's change.
+    pub fn update_list(&self, list: &ManifestList, previous: &Digest) -> Result<()> {
+        let _guard = self.lock()?;
+        let mut lists = self.load_lists()?;
+        match lists.get(&list.name) {
+            Some(old) if old.id == list.id && old.index == *previous => {}
+            Some(old) if old.id == list.id => {
+                return Err(StoreError::ListChanged(list.name.clone()))
+            }
+            _ => return Err(StoreError::ListNotFound(list.name.clone())),
+        }
+        self.check_list_references(list)?;
+        lists.insert(list.name.clone(), list.clone());
+        self.save_lists(&lists)
+    }
+
+    /// The list with exactly this name.
+    pub fn list(&self, name: &str) -> Result<ManifestList> {
+        self.load_lists()?
+            .remove(name)
+            .ok_or_else(|| StoreError::ListNotFound(name.to_string()))
+    }
+
+    /// Every list, by name.
+    pub fn lists(&self) -> Result<Vec<ManifestList>> {
+        Ok(self.load_lists()?.into_values().collect())
+    }
+
+    /// Removes a list; its images stay (unnamed ones go at the next prune).
+    pub fn remove_list(&self, name: &str) -> Result<ManifestList> {
+        let _guard = self.lock()?;
+        let mut lists = self.load_lists()?;
+        let list = lists
+            .remove(name)
+            .ok_or_else(|| StoreError::ListNotFound(name.to_string()))?;
+        self.save_lists(&lists)?;
+        Ok(list)
+    }
+
+    /// Names of the lists that hold image `id` (callers hold the lock).
+    pub(crate) fn lists_holding_locked(&self, id: &Digest) -> Result<Vec<String>> {
+        Ok(self
+            .load_lists()?
+            .into_values()
+            .filter(|l| l.instances.iter().any(|i| i.image == *id))
+            .map(|l| l.name)
+            .collect())
+    }
+
+    /// Every list as stored, for gc and fsck (callers hold the lock).
+    pub(crate) fn lists_locked(&self) -> Result<Vec<ManifestList>> {
+        Ok(self.load_lists()?.into_values().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ImageRecord;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    fn image(s: &Store, config: &[u8], names: &[&str]) -> ImageRecord {
+        let id = s.put_blob(config).unwrap();
+        let manifest = s.put_blob(format!("manifest of {id}").as_bytes()).unwrap();
+        let layer = s
+            .import_layer(None, |_d| Ok::<_, std::io::Error>((Digest::of(config), 1)))
+            .unwrap();
+        let rec = ImageRecord {
+            id,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            manifest,
+            index: None,
+            top_layer: Some(layer),
+            layers: vec![layer],
+            created: crate::store::now_rfc3339(),
+            size: 1,
+        };
+        s.put_image(&rec).unwrap();
+        rec
+    }
+
+    fn list_of(s: &Store, name: &str, images: &[&ImageRecord]) -> ManifestList {
+        let index = s
+            .put_blob(
+                format!(
+                    "{{\"manifests\":[{}]}}",
+                    images
+                        .iter()
+                        .map(|i| format!("\"{}\"", i.manifest))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        ManifestList {
+            name: name.to_string(),
+            id: Digest::of(name.as_bytes()),
+            index,
+            instances: images
+                .iter()
+                .map(|i| ListInstance {
+                    manifest: i.manifest,
+                    image: i.id,
+                })
+                .collect(),
+            created: crate::store::now_rfc3339(),
+        }
+    }
+
+    #[test]
+    fn create_read_update_remove() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let b = image(&s, b"cfg-b", &[]);
+        let mut list = list_of(&s, "localhost/l:latest", &[&a]);
+        s.create_list(&list).unwrap();
+        assert_eq!(s.list("localhost/l:latest").unwrap(), list);
+        assert!(matches!(
+            s.create_list(&list),
+            Err(StoreError::ListExists(_))
+        ));
+        list.instances.push(ListInstance {
+            manifest: b.manifest,
+            image: b.id,
+        });
+        let first_index = list.index;
+        list.index = s.put_blob(b"{\"manifests\":[]}").unwrap();
+        s.update_list(&list, &first_index).unwrap();
+        assert_eq!(s.lists().unwrap(), vec![list.clone()]);
+        // An edit that started from the old index lost a race: refused.
+        assert!(matches!(
+            s.update_list(&list, &first_index),
+            Err(StoreError::ListChanged(_))
+        ));
+        let mut other = list.clone();
+        other.id = Digest::of(b"another");
+        assert!(s
+            .update_list(&other, &list.index)
+            .unwrap_err()
+            .is_not_found());
+        assert_eq!(s.remove_list("localhost/l:latest").unwrap(), list);
+        assert!(s.list("localhost/l:latest").unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn an_image_name_is_not_a_list_name() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &["localhost/a:latest"]);
+        let list = list_of(&s, "localhost/a:latest", &[&a]);
+        let err = s.create_list(&list).unwrap_err();
+        assert!(matches!(err, StoreError::NameInUse { .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_parts_are_refused() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let mut list = list_of(&s, "l", &[&a]);
+        list.instances[0].image = Digest::of(b"no such image");
+        let err = s.create_list(&list).unwrap_err().to_string();
+        assert!(err.contains("image") && err.contains("\"l\""), "{err}");
+        list.index = Digest::of(b"no such blob");
+        let err = s.create_list(&list).unwrap_err().to_string();
+        assert!(err.contains("index blob"), "{err}");
+    }
+
+    #[test]
+    fn listed_images_survive_rmi_prune_and_gc() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let b = image(&s, b"cfg-b", &[]);
+        let list = list_of(&s, "l", &[&a]);
+        s.create_list(&list).unwrap();
+        let err = s.remove_image(&a.id).unwrap_err();
+        assert!(matches!(err, StoreError::ImageInList { .. }), "{err}");
+        let report = s.prune().unwrap();
+        assert_eq!(report.images_removed, vec![b.id], "only the unlisted one");
+        assert!(s.image(&a.id).is_ok());
+        assert!(s.has_blob(&list.index) && s.has_blob(&a.manifest) && s.has_blob(&a.id));
+        assert!(s.has_layer(&a.layers[0]));
+        assert!(s.fsck().unwrap().is_empty(), "{:?}", s.fsck().unwrap());
+        s.remove_list("l").unwrap();
+        let report = s.prune().unwrap();
+        assert_eq!(report.images_removed, vec![a.id]);
+        assert!(!s.has_blob(&list.index));
+    }
+
+    #[test]
+    fn fsck_reports_a_list_whose_parts_are_gone() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let list = list_of(&s, "l", &[&a]);
+        s.create_list(&list).unwrap();
+        std::fs::remove_file(s.blob_path(&list.index)).unwrap();
+        let problems = s.fsck().unwrap();
+        assert!(
+            problems
+                .iter()
+                .any(|p| matches!(p, crate::store::Problem::MissingBlob { blob, .. } if *blob == list.index)),
+            "{problems:?}"
+        );
+    }
+}
