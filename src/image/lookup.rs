@@ -1,42 +1,159 @@
-//! Finding a stored image by what a user typed: an ID, an ID prefix, or a
-//! name matched the way buildah and podman match names (`app` finds
-//! `localhost/app:latest`, `busybox` finds `docker.io/library/busybox`).
+//! Finding a stored image or manifest list by what a user typed: an ID, an
+//! ID prefix, or a name matched the way buildah and podman match names
+//! (`app` finds `localhost/app:latest`, `busybox` finds
+//! `docker.io/library/busybox`).
+//!
+//! A name may be a manifest list. Commands that need one image (`from`,
+//! `FROM` in `bud`, `inspect`, `history`, `push` of an image) get the list's
+//! image for the wanted platform (the host's unless the command has
+//! `--platform`), as libimage's `LookupImage` resolves a list to its
+//! matching instance; commands that act on the name itself (`tag`, `rmi`,
+//! `push`) use [`lookup`] and see the list. This is the one place that
+//! resolution happens.
 
+use crate::image::Platform;
 use crate::reference::{normalize_docker, normalize_local, Reference};
-use crate::store::{ImageRecord, Store, StoreError};
+use crate::registry::platform::{platform_string, Index};
+use crate::store::{ImageRecord, ManifestList, Store, StoreError};
 
-/// The stored image `name_or_id` names.
-pub fn lookup_image(store: &Store, name_or_id: &str) -> Result<ImageRecord, StoreError> {
-    let mut candidates = Vec::new();
-    if let Ok(r) = normalize_local(name_or_id) {
-        candidates.push(r.to_string());
+/// What a name names: an image, or a manifest list.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Image(ImageRecord),
+    List(ManifestList),
+}
+
+/// The names a user's `name` may be stored under, most specific first.
+fn candidates(name: &str) -> Vec<String> {
+    let mut out = vec![name.to_string()];
+    if let Ok(r) = normalize_local(name) {
+        out.push(r.to_string());
     }
-    if let Ok(r) = normalize_docker(name_or_id) {
-        candidates.push(r.to_string());
+    if let Ok(r) = normalize_docker(name) {
+        out.push(r.to_string());
     }
-    match store.resolve_image_with(name_or_id, &candidates) {
+    out
+}
+
+/// The image or list `name_or_id` names: an image name or ID first (as
+/// before lists existed), then a list name, a list ID prefix, and last a
+/// short name matched by repository suffix against both.
+pub fn lookup(store: &Store, name_or_id: &str) -> Result<Found, StoreError> {
+    let names = candidates(name_or_id);
+    match store.resolve_image_with(name_or_id, &names[1..]) {
         Err(StoreError::ImageNotFound(_)) => {}
-        other => return other,
+        other => return other.map(Found::Image),
+    }
+    let lists = store.lists()?;
+    if let Some(l) = names
+        .iter()
+        .find_map(|c| lists.iter().find(|l| l.name == *c))
+    {
+        return Ok(Found::List(l.clone()));
+    }
+    if let Some(l) = list_by_id(&lists, name_or_id) {
+        return Ok(Found::List(l.clone()));
     }
     // A short name may match a stored name by repository suffix.
     if let Ok(typed) = Reference::parse(name_or_id) {
         let images = store.images()?;
-        let stored: Vec<(Reference, &ImageRecord)> = images
-            .iter()
-            .flat_map(|rec| {
-                rec.names
-                    .iter()
-                    .filter_map(move |n| Reference::parse(n).ok().map(|r| (r, rec)))
-            })
-            .collect();
+        let mut stored: Vec<(Reference, Found)> = Vec::new();
+        for rec in &images {
+            for n in &rec.names {
+                if let Ok(r) = Reference::parse(n) {
+                    stored.push((r, Found::Image(rec.clone())));
+                }
+            }
+        }
+        for l in &lists {
+            if let Ok(r) = Reference::parse(&l.name) {
+                stored.push((r, Found::List(l.clone())));
+            }
+        }
         let refs: Vec<&Reference> = stored.iter().map(|(r, _)| r).collect();
         if let Some((best, _)) = typed.best_match(refs) {
-            if let Some((_, rec)) = stored.iter().find(|(r, _)| r == best) {
-                return Ok((*rec).clone());
+            if let Some((_, found)) = stored.iter().find(|(r, _)| r == best) {
+                return Ok(found.clone());
             }
         }
     }
     Err(StoreError::ImageNotFound(name_or_id.to_string()))
+}
+
+/// The one list whose ID starts with `id` (at least 3 hex digits, with or
+/// without `sha256:`).
+fn list_by_id<'a>(lists: &'a [ManifestList], id: &str) -> Option<&'a ManifestList> {
+    let bare = id.strip_prefix("sha256:").unwrap_or(id);
+    if bare.len() < 3 || !bare.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut found = lists.iter().filter(|l| l.id.hex().starts_with(bare));
+    match (found.next(), found.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
+/// The stored image `name_or_id` names; a manifest list gives its image for
+/// the host's platform.
+pub fn lookup_image(store: &Store, name_or_id: &str) -> Result<ImageRecord, StoreError> {
+    lookup_image_for(store, name_or_id, &Platform::host())
+}
+
+/// The stored image `name_or_id` names; a manifest list gives its image for
+/// `platform`, or an error naming the platforms it has.
+pub fn lookup_image_for(
+    store: &Store,
+    name_or_id: &str,
+    platform: &Platform,
+) -> Result<ImageRecord, StoreError> {
+    match lookup(store, name_or_id)? {
+        Found::Image(rec) => Ok(rec),
+        Found::List(list) => list_image(store, &list, platform),
+    }
+}
+
+/// The list with this name only (no images, no IDs): exact, then as
+/// buildah normalises a local name (`list` → `localhost/list:latest`), then
+/// docker's normalisation.
+pub fn lookup_list(store: &Store, name: &str) -> Result<ManifestList, StoreError> {
+    let lists = store.lists()?;
+    candidates(name)
+        .iter()
+        .find_map(|c| lists.iter().find(|l| l.name == *c))
+        .cloned()
+        .ok_or_else(|| StoreError::ListNotFound(name.to_string()))
+}
+
+/// The image of `list` for `platform`: the index entry matching it (same
+/// OS and architecture; the variant when asked, an ARM default otherwise),
+/// among the entries that are images (attestations never match).
+pub fn list_image(
+    store: &Store,
+    list: &ManifestList,
+    platform: &Platform,
+) -> Result<ImageRecord, StoreError> {
+    let path = store.blob_path(&list.index);
+    let mut index: Index = serde_json::from_slice(&store.read_blob(&list.index)?).map_err(|e| {
+        StoreError::Corrupt {
+            path: path.clone(),
+            reason: format!("the index of manifest list {:?}: {e}", list.name),
+        }
+    })?;
+    index
+        .manifests
+        .retain(|e| list.image_for(&e.digest).is_some());
+    let image = index
+        .select(platform)
+        .and_then(|e| list.image_for(&e.digest));
+    match image {
+        Some(id) => store.image(&id),
+        None => Err(StoreError::ListNoInstance {
+            list: list.name.clone(),
+            wanted: platform_string(platform),
+            available: index.platforms(),
+        }),
+    }
 }
 
 /// The name an image built or tagged as `name` is stored under

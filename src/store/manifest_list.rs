@@ -8,12 +8,19 @@
 //!                                   "index": "sha256:…",     the OCI index / docker list blob
 //!                                   "instances": [ { "manifest": "sha256:…",   digest listed in the index
 //!                                                    "image": "sha256:…" } ],  its image record (image ID)
+//!                                   "artifacts": [ { "manifest": "sha256:…",   an entry that is not an image
+//!                                                    "blobs": ["sha256:…"] } ],   (an attestation), kept as blobs
 //!                                   "created": "RFC 3339" } }
 //! ```
 //!
 //! Every instance is an ordinary image record in `images/` (usually without
 //! a name of its own); the index blob and each instance's `manifest` blob
-//! are ordinary blobs. The store does not parse the index: the caller
+//! are ordinary blobs. Entries that are not images (BuildKit's attestation
+//! manifests, platform `unknown/unknown`) are kept as they came: the
+//! manifest and every blob it names, as plain blobs the list holds, so the
+//! list pushes back byte for byte. A list may have several names (`tag`):
+//! they are records sharing one ID, and an edit through one name changes
+//! every name of it, as with one image record holding several names. The store does not parse the index: the caller
 //! (`registry::manifest_list`) edits it and hands over the bytes' digest
 //! together with the instance map. Consistency rules, checked under the
 //! store lock: a list's index blob, instance manifests and instance images
@@ -39,6 +46,16 @@ pub struct ListInstance {
     pub image: Digest,
 }
 
+/// An index entry that is not an image (an attestation): its manifest and
+/// the blobs that manifest names, stored as they came from the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListArtifact {
+    /// The manifest digest the index lists.
+    pub manifest: Digest,
+    /// The config and layer blobs the manifest names.
+    pub blobs: Vec<Digest>,
+}
+
 /// A manifest list: a named index over images in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestList {
@@ -52,6 +69,9 @@ pub struct ManifestList {
     pub index: Digest,
     /// The instances, in no particular order (the index holds the order).
     pub instances: Vec<ListInstance>,
+    /// Entries that are not images (attestations), kept as plain blobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ListArtifact>,
     /// RFC 3339 creation time.
     pub created: String,
 }
@@ -63,6 +83,23 @@ impl ManifestList {
             .iter()
             .find(|i| i.manifest == *manifest)
             .map(|i| i.image)
+    }
+
+    /// The non-image entry with manifest digest `manifest`.
+    pub fn artifact_for(&self, manifest: &Digest) -> Option<&ListArtifact> {
+        self.artifacts.iter().find(|a| a.manifest == *manifest)
+    }
+
+    /// Every blob the list holds directly: its index, instance manifests,
+    /// artifact manifests and their blobs (not the instance images).
+    pub fn blobs(&self) -> impl Iterator<Item = Digest> + '_ {
+        std::iter::once(self.index)
+            .chain(self.instances.iter().map(|i| i.manifest))
+            .chain(
+                self.artifacts
+                    .iter()
+                    .flat_map(|a| std::iter::once(a.manifest).chain(a.blobs.iter().copied())),
+            )
     }
 }
 
@@ -102,6 +139,13 @@ impl Store {
                 return Err(missing("image", inst.image));
             }
         }
+        for artifact in &list.artifacts {
+            for blob in std::iter::once(&artifact.manifest).chain(&artifact.blobs) {
+                if !self.has_blob(blob) {
+                    return Err(missing("attestation blob", *blob));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -139,8 +183,38 @@ impl Store {
             _ => return Err(StoreError::ListNotFound(list.name.clone())),
         }
         self.check_list_references(list)?;
-        lists.insert(list.name.clone(), list.clone());
+        // Every other name of the same list follows the edit.
+        for other in lists.values_mut().filter(|l| l.id == list.id) {
+            let name = std::mem::take(&mut other.name);
+            *other = list.clone();
+            other.name = name;
+        }
         self.save_lists(&lists)
+    }
+
+    /// Gives list `name` the further name `new_name` (`rbuild tag LIST
+    /// NEW`): a list of that name is replaced and an image holding it
+    /// loses it, so one name keeps meaning one thing.
+    pub fn tag_list(&self, name: &str, new_name: &str) -> Result<ManifestList> {
+        super::image::check_name(new_name)?;
+        if !self.load_lists()?.contains_key(name) {
+            return Err(StoreError::ListNotFound(name.to_string()));
+        }
+        match self.untag(new_name) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let _guard = self.lock()?;
+        let mut lists = self.load_lists()?;
+        let mut list = lists
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::ListNotFound(name.to_string()))?;
+        list.name = new_name.to_string();
+        lists.insert(new_name.to_string(), list.clone());
+        self.save_lists(&lists)?;
+        Ok(list)
     }
 
     /// The list with exactly this name.
@@ -238,6 +312,7 @@ mod tests {
                     image: i.id,
                 })
                 .collect(),
+            artifacts: Vec::new(),
             created: crate::store::now_rfc3339(),
         }
     }

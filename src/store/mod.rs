@@ -61,7 +61,7 @@ pub use gc::{GcReport, PruneReport};
 pub use image::ImageRecord;
 pub use layer::{ChainId, CompressedBlob, LayerMeta, PreparedLayer};
 pub use lock::{Lease, LockGuard};
-pub use manifest_list::{ListInstance, ManifestList};
+pub use manifest_list::{ListArtifact, ListInstance, ManifestList};
 pub use roots::{default_root, default_runroot, Caller, ROOTLESS_UID_ENV};
 
 use crate::digest::Digest;
