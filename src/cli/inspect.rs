@@ -23,9 +23,10 @@ use super::manifest::find_list;
 pub struct InspectArgs {
     /// The image or container (name or ID).
     pub name: String,
-    /// What to inspect.
-    #[arg(short, long = "type", default_value = "image", value_parser = ["image", "container", "manifest"])]
-    pub kind: String,
+    /// What to inspect (default: an image, else a container; a list name
+    /// without an image for this platform shows the list).
+    #[arg(short, long = "type", value_parser = ["image", "container", "manifest"])]
+    pub kind: Option<String>,
     /// Go template applied to the inspect data.
     #[arg(short, long)]
     pub format: Option<String>,
@@ -34,20 +35,22 @@ pub struct InspectArgs {
 pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
     let access = super::store_access::open(global)?;
     let store = &access.store;
-    if args.kind == "container" {
+    let kind = args.kind.as_deref();
+    if kind == Some("container") {
         return inspect_container(store, &access.runroot, &args);
     }
-    if args.kind == "manifest" {
+    if kind == Some("manifest") {
         return inspect_list(store, &find_list(store, &args.name)?, &args);
     }
     let rec = match lookup_image(store, &args.name) {
         Ok(r) => r,
-        // A list without an image for this platform: the list itself.
-        Err(StoreError::ListNoInstance { list, .. }) => {
+        // A list without an image for this platform: the list itself,
+        // unless `--type image` asked for an image only.
+        Err(StoreError::ListNoInstance { list, .. }) if kind.is_none() => {
             return inspect_list(store, &store.list(&list)?, &args)
         }
         // buildah inspects a container when the name is one.
-        Err(e) if e.is_not_found() && store.container(&args.name).is_ok() => {
+        Err(e) if kind.is_none() && e.is_not_found() && store.container(&args.name).is_ok() => {
             return inspect_container(store, &access.runroot, &args)
         }
         Err(e) => return Err(e.into()),

@@ -161,3 +161,157 @@ pub fn list_image(
 pub fn local_name(name: &str) -> Result<String, crate::reference::ReferenceError> {
     normalize_local(name).map(|r| r.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::store::ListInstance;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    fn image(s: &Store, config: &[u8], names: &[&str]) -> ImageRecord {
+        let id = s.put_blob(config).unwrap();
+        let manifest = s.put_blob(format!("manifest of {id}").as_bytes()).unwrap();
+        let rec = ImageRecord {
+            id,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            manifest,
+            index: None,
+            top_layer: None,
+            layers: vec![],
+            created: crate::store::now_rfc3339(),
+            size: 1,
+        };
+        s.put_image(&rec).unwrap();
+        rec
+    }
+
+    /// A list `name` whose index lists each image under `os/arch[/variant]`,
+    /// plus an attestation entry (`unknown/unknown`) without an image.
+    fn list(s: &Store, name: &str, images: &[(&ImageRecord, &str)]) -> ManifestList {
+        let mut entries: Vec<String> = images
+            .iter()
+            .map(|(rec, platform)| {
+                let p: Vec<&str> = platform.split('/').collect();
+                let variant = p
+                    .get(2)
+                    .map(|v| format!(",\"variant\":\"{v}\""))
+                    .unwrap_or_default();
+                format!(
+                    r#"{{"mediaType":"m","digest":"{}","size":1,"platform":{{"os":"{}","architecture":"{}"{variant}}}}}"#,
+                    rec.manifest, p[0], p[1]
+                )
+            })
+            .collect();
+        let attestation = s.put_blob(b"attestation").unwrap();
+        entries.push(format!(
+            r#"{{"mediaType":"m","digest":"{attestation}","size":1,"platform":{{"os":"unknown","architecture":"unknown"}}}}"#
+        ));
+        let index = s
+            .put_blob(
+                format!(
+                    r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+                    entries.join(",")
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        let l = ManifestList {
+            name: name.to_string(),
+            id: Digest::of(name.as_bytes()),
+            index,
+            instances: images
+                .iter()
+                .map(|(rec, _)| ListInstance {
+                    manifest: rec.manifest,
+                    image: rec.id,
+                })
+                .collect(),
+            artifacts: vec![crate::store::ListArtifact {
+                manifest: attestation,
+                blobs: vec![],
+            }],
+            created: crate::store::now_rfc3339(),
+        };
+        s.create_list(&l).unwrap();
+        l
+    }
+
+    fn platform(s: &str) -> Platform {
+        crate::registry::parse_platform(s).unwrap()
+    }
+
+    #[test]
+    fn a_list_name_gives_the_image_for_the_platform() {
+        let (_t, s) = store();
+        let amd = image(&s, b"amd", &[]);
+        let arm = image(&s, b"arm", &[]);
+        let arm7 = image(&s, b"arm7", &[]);
+        list(
+            &s,
+            "localhost/multi:latest",
+            &[
+                (&amd, "linux/amd64"),
+                (&arm, "linux/arm64/v8"),
+                (&arm7, "linux/arm/v7"),
+            ],
+        );
+        let id_for = |name: &str, p: &str| lookup_image_for(&s, name, &platform(p)).unwrap().id;
+        assert_eq!(id_for("multi", "linux/amd64"), amd.id);
+        assert_eq!(id_for("localhost/multi", "linux/arm64"), arm.id);
+        assert_eq!(id_for("localhost/multi:latest", "linux/arm64/v8"), arm.id);
+        assert_eq!(id_for("multi", "linux/arm"), arm7.id);
+        // By list ID prefix, too.
+        let hex = Digest::of(b"localhost/multi:latest").hex().to_string();
+        assert_eq!(id_for(&hex[..8], "linux/amd64"), amd.id);
+        assert!(
+            matches!(lookup(&s, "multi").unwrap(), Found::List(l) if l.name == "localhost/multi:latest")
+        );
+    }
+
+    #[test]
+    fn no_matching_platform_names_the_ones_there() {
+        let (_t, s) = store();
+        let arm = image(&s, b"arm", &[]);
+        list(&s, "localhost/only-arm:latest", &[(&arm, "linux/arm64")]);
+        let err = lookup_image_for(&s, "only-arm", &platform("linux/amd64")).unwrap_err();
+        assert!(!err.is_not_found(), "a clear error, not a pull");
+        let text = err.to_string();
+        assert!(
+            text.contains("localhost/only-arm:latest")
+                && text.contains("linux/amd64")
+                && text.contains("linux/arm64")
+                && !text.contains("unknown"),
+            "{text}"
+        );
+        // The attestation entry never stands in for a platform.
+        let err = lookup_image_for(&s, "only-arm", &platform("unknown/unknown")).unwrap_err();
+        assert!(matches!(err, StoreError::ListNoInstance { .. }), "{err}");
+    }
+
+    #[test]
+    fn image_names_come_first_and_short_names_find_lists() {
+        let (_t, s) = store();
+        let named = image(&s, b"named", &["localhost/app:latest"]);
+        let amd = image(&s, b"amd", &[]);
+        list(&s, "quay.io/team/tool:v1", &[(&amd, "linux/amd64")]);
+        assert!(matches!(lookup(&s, "app").unwrap(), Found::Image(r) if r.id == named.id));
+        assert_eq!(
+            lookup_image_for(&s, "tool:v1", &platform("linux/amd64"))
+                .unwrap()
+                .id,
+            amd.id
+        );
+        assert_eq!(
+            lookup_list(&s, "quay.io/team/tool:v1").unwrap().name,
+            "quay.io/team/tool:v1"
+        );
+        assert!(lookup_list(&s, "app").unwrap_err().is_not_found());
+        assert!(lookup(&s, "nothing").unwrap_err().is_not_found());
+    }
+}

@@ -72,7 +72,7 @@ pub enum StoreError {
         what: &'static str,
         digest: Digest,
     },
-    #[error("manifest list {list:?} has no image for platform {wanted}; it holds {available} (pick one with --platform, or `rbuild manifest add` an image for {wanted})")]
+    #[error("manifest list {list:?} has no image for platform {wanted}; it holds {available} (`rbuild manifest add` an image for {wanted}, or name one of its images)")]
     ListNoInstance {
         list: String,
         wanted: String,

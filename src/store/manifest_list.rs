@@ -396,6 +396,78 @@ mod tests {
     }
 
     #[test]
+    fn attestation_blobs_are_kept_by_gc_and_checked_by_fsck() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let statement = s.put_blob(b"{\"_type\":\"in-toto\"}").unwrap();
+        // Not JSON: gc must keep it because the list names it, not by scanning.
+        let opaque = s.put_blob(b"\x00binary attestation").unwrap();
+        let manifest = s.put_blob(b"attestation manifest").unwrap();
+        let mut list = list_of(&s, "l", &[&a]);
+        list.artifacts.push(ListArtifact {
+            manifest,
+            blobs: vec![statement, opaque],
+        });
+        s.create_list(&list).unwrap();
+        assert_eq!(
+            s.list("l").unwrap().artifact_for(&manifest),
+            list.artifacts.first()
+        );
+        s.prune().unwrap();
+        for b in [manifest, statement, opaque] {
+            assert!(s.has_blob(&b), "{b} kept");
+        }
+        assert!(s.fsck().unwrap().is_empty());
+        std::fs::remove_file(s.blob_path(&opaque)).unwrap();
+        let problems = s.fsck().unwrap();
+        assert!(
+            problems.iter().any(
+                |p| matches!(p, crate::store::Problem::MissingBlob { blob, .. } if *blob == opaque)
+            ),
+            "{problems:?}"
+        );
+        // A list naming a missing attestation blob is refused.
+        let mut other = list_of(&s, "m", &[&a]);
+        other.artifacts.push(ListArtifact {
+            manifest,
+            blobs: vec![opaque],
+        });
+        let err = s.create_list(&other).unwrap_err().to_string();
+        assert!(err.contains("attestation blob"), "{err}");
+        s.remove_list("l").unwrap();
+        s.gc().unwrap();
+        assert!(!s.has_blob(&statement) && !s.has_blob(&manifest));
+    }
+
+    #[test]
+    fn a_tagged_list_is_one_list_under_two_names() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let b = image(&s, b"cfg-b", &["localhost/b:latest"]);
+        let list = list_of(&s, "l", &[&a]);
+        s.create_list(&list).unwrap();
+        let tagged = s.tag_list("l", "t").unwrap();
+        assert_eq!(tagged.id, list.id);
+        // An edit through one name is an edit of both.
+        let mut edited = s.list("t").unwrap();
+        edited.instances.push(ListInstance {
+            manifest: b.manifest,
+            image: b.id,
+        });
+        edited.index = s.put_blob(b"{\"manifests\":[\"edited\"]}").unwrap();
+        s.update_list(&edited, &list.index).unwrap();
+        assert_eq!(s.list("l").unwrap().index, edited.index);
+        assert_eq!(s.list("l").unwrap().instances, edited.instances);
+        // Tagging with an image's name takes the name from the image.
+        s.tag_list("l", "localhost/b:latest").unwrap();
+        assert!(!s.name_index().unwrap().contains_key("localhost/b:latest"));
+        assert!(s.tag_list("nope", "x").unwrap_err().is_not_found());
+        // Removing one name keeps the others.
+        s.remove_list("t").unwrap();
+        assert_eq!(s.list("l").unwrap().id, list.id);
+    }
+
+    #[test]
     fn fsck_reports_a_list_whose_parts_are_gone() {
         let (_t, s) = store();
         let a = image(&s, b"cfg-a", &[]);
