@@ -595,7 +595,13 @@ fn add_attestation(dir: &Path) {
 #[test]
 fn all_platforms_keeps_attestations_and_pushes_them_back_unchanged() {
     let reg = Registry::start(RegistryConfig::default());
-    let sb = Sandbox::new(Runner::Root);
+    for (i, runner) in Runner::all().into_iter().enumerate() {
+        attestations_round_trip(&reg, runner, &format!("att{i}"));
+    }
+}
+
+fn attestations_round_trip(reg: &Registry, runner: Runner, repo: &str) {
+    let sb = Sandbox::new(runner);
     let host = reg.host();
     let layout = sb.path().join("multi");
     two_platform_layout(&layout);
@@ -603,20 +609,26 @@ fn all_platforms_keeps_attestations_and_pushes_them_back_unchanged() {
     run(Command::new("skopeo")
         .args(["copy", "--all", "--dest-tls-verify=false"])
         .arg(format!("oci:{}:multi", layout.display()))
-        .arg(format!("docker://{host}/att/multi:1")));
-    let raw = raw_manifest(&format!("{host}/att/multi:1"), &[]);
+        .arg(format!("docker://{host}/{repo}/multi:1")));
+    let raw = raw_manifest(&format!("{host}/{repo}/multi:1"), &[]);
     let out = sb.rbuild(&[
         "pull",
         INSECURE,
         "--all-platforms",
-        &format!("{host}/att/multi:1"),
+        &format!("{host}/{repo}/multi:1"),
     ]);
     common::assert_success(&out, &["pull --all-platforms"]);
+    // skopeo counts every entry of the index, attestations included.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("Copying 3 images generated from 3 images in list") && log.contains("(3/3)"),
+        "{log}"
+    );
     // The attestation is no image, but the stored list keeps its entry.
     let images = sb.ok(&["images", "-q", "--filter", "manifest=false"]);
     assert_eq!(images.lines().count(), 2, "{images}");
     let stored: serde_json::Value =
-        serde_json::from_str(&sb.ok(&["manifest", "inspect", &format!("{host}/att/multi:1")]))
+        serde_json::from_str(&sb.ok(&["manifest", "inspect", &format!("{host}/{repo}/multi:1")]))
             .unwrap();
     let archs: Vec<&str> = stored["manifests"]
         .as_array()
@@ -635,16 +647,16 @@ fn all_platforms_keeps_attestations_and_pushes_them_back_unchanged() {
         INSECURE,
         "--digestfile",
         digestfile.to_str().unwrap(),
-        &format!("{host}/att/multi:1"),
-        &format!("docker://{host}/att/again:1"),
+        &format!("{host}/{repo}/multi:1"),
+        &format!("docker://{host}/{repo}/again:1"),
     ]);
-    assert_eq!(raw_manifest(&format!("{host}/att/again:1"), &[]), raw);
+    assert_eq!(raw_manifest(&format!("{host}/{repo}/again:1"), &[]), raw);
     assert_eq!(
         fs::read_to_string(&digestfile).unwrap(),
         format!("sha256:{}", sha256_hex(raw.as_bytes()))
     );
     let att = stored["manifests"][2]["digest"].as_str().unwrap();
-    let att_manifest = raw_manifest(&format!("{host}/att/again@{att}"), &[]);
+    let att_manifest = raw_manifest(&format!("{host}/{repo}/again@{att}"), &[]);
     assert_eq!(
         format!("sha256:{}", sha256_hex(att_manifest.as_bytes())),
         att
@@ -652,7 +664,7 @@ fn all_platforms_keeps_attestations_and_pushes_them_back_unchanged() {
     let layout_out = sb.path().join("copied");
     run(Command::new("skopeo")
         .args(["copy", "--all", "--src-tls-verify=false"])
-        .arg(format!("docker://{host}/att/again:1"))
+        .arg(format!("docker://{host}/{repo}/again:1"))
         .arg(format!("oci:{}:c", layout_out.display())));
     let statement = fs::read_dir(layout_out.join("blobs/sha256"))
         .unwrap()

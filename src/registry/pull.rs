@@ -436,29 +436,27 @@ fn pull_all_from(
     })?;
     let mut instances = Vec::new();
     let mut images = Vec::new();
-    // Attestations (BuildKit's `unknown/unknown` entries) are not images:
-    // they are kept as blobs, so the list pushes back as it came.
-    let (attestations, kept): (Vec<&Descriptor>, Vec<&Descriptor>) = doc
-        .entries
-        .iter()
-        .partition(|e| super::manifest_list::is_attestation(e));
     let mut artifacts = Vec::new();
-    for entry in attestations {
-        artifacts.push(store_artifact(
-            store,
-            lease,
-            &top.client,
-            repo,
-            entry,
-            progress,
-        )?);
-    }
-    for (i, entry) in kept.iter().enumerate() {
+    let count = doc.entries.len();
+    for (i, entry) in doc.entries.iter().enumerate() {
         progress(PullEvent::ListImage {
             number: i + 1,
-            count: kept.len(),
+            count,
             digest: entry.digest,
         });
+        // Attestations (BuildKit's `unknown/unknown` entries) are not
+        // images: they are kept as blobs, so the list pushes back as it came.
+        if super::manifest_list::is_attestation(entry) {
+            artifacts.push(store_artifact(
+                store,
+                lease,
+                &top.client,
+                repo,
+                entry,
+                progress,
+            )?);
+            continue;
+        }
         let (bytes, header, digest) = top.client.get_manifest(repo, &entry.digest.to_string())?;
         let url = top
             .client
