@@ -7,8 +7,9 @@
 //! entries name each image's *local* manifest (layers = diff IDs), with the
 //! platform from the image's config, as buildah's list shows local images;
 //! a push rewrites the entries to the manifests it pushed. A list pulled with
-//! `--all-platforms` keeps the registry's index bytes and each instance's
-//! manifest bytes, so an unchanged push sends them back byte for byte.
+//! `--all-platforms` keeps the registry's index bytes, each instance's
+//! manifest bytes and its attestation entries (manifest and blobs, see
+//! [`is_attestation`]), so an unchanged push sends them back byte for byte.
 
 use std::collections::BTreeMap;
 

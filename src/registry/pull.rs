@@ -221,7 +221,8 @@ pub enum PulledAll {
 
 /// Pulls every image of the index `name` names and stores the index as a
 /// manifest list of that name (skopeo's `copy --all`): the index and each
-/// instance's manifest are kept byte for byte, so pushing the list back
+/// instance's manifest are kept byte for byte, and attestation entries
+/// (manifest and blobs) are kept as plain blobs, so pushing the list back
 /// unchanged gives the same digests.
 pub fn pull_all_platforms(
     store: &Store,
