@@ -338,12 +338,7 @@ pub fn store_pulled(
     artifacts: Vec<ListArtifact>,
 ) -> Result<ManifestList> {
     let (index, _lease) = put_index(store, index_bytes)?;
-    match store.untag(name) {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e.into()),
-    }
-    let mut list = ManifestList {
+    let list = ManifestList {
         name: name.to_string(),
         id: new_list_id(name),
         index,
@@ -351,26 +346,10 @@ pub fn store_pulled(
         artifacts,
         created: now_rfc3339(),
     };
-    // Another pull of the same name may create or replace it meanwhile:
-    // the last one wins, as with image names.
-    for _ in 0..3 {
-        let result = match store.list(name) {
-            Ok(old) => {
-                list.id = old.id;
-                list.created = old.created.clone();
-                store.update_list(&list, &old.index)
-            }
-            Err(e) if e.is_not_found() => store.create_list(&list),
-            Err(e) => return Err(e.into()),
-        };
-        match result {
-            Err(StoreError::ListExists(_) | StoreError::ListChanged(_)) => continue,
-            other => return other.map(|()| list).map_err(Into::into),
-        }
-    }
-    Err(RegistryError::Config(format!(
-        "manifest list {name:?} kept changing while this pull stored it; pull again"
-    )))
+    // Another pull of the same name may replace it meanwhile: the last one
+    // wins, as with image names. Other names of the old list (`tag`) keep
+    // the old list; an image holding the name loses it.
+    Ok(store.replace_list(&list)?)
 }
 
 #[cfg(test)]

@@ -192,6 +192,32 @@ impl Store {
         self.save_lists(&lists)
     }
 
+    /// Stores `list` under its name whatever was there (a pull replacing
+    /// what an earlier pull stored): a list of that name keeps its ID and
+    /// creation time when no other name shares it, other names of it keep
+    /// the old list, and an image holding the name loses it.
+    pub fn replace_list(&self, list: &ManifestList) -> Result<ManifestList> {
+        super::image::check_name(&list.name)?;
+        match self.untag(&list.name) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let _guard = self.lock()?;
+        let mut lists = self.load_lists()?;
+        self.check_list_references(list)?;
+        let mut stored = list.clone();
+        if let Some(old) = lists.get(&list.name) {
+            if lists.values().filter(|l| l.id == old.id).count() == 1 {
+                stored.id = old.id;
+                stored.created = old.created.clone();
+            }
+        }
+        lists.insert(stored.name.clone(), stored.clone());
+        self.save_lists(&lists)?;
+        Ok(stored)
+    }
+
     /// Gives list `name` the further name `new_name` (`rbuild tag LIST
     /// NEW`): a list of that name is replaced and an image holding it
     /// loses it, so one name keeps meaning one thing.
@@ -465,6 +491,33 @@ mod tests {
         // Removing one name keeps the others.
         s.remove_list("t").unwrap();
         assert_eq!(s.list("l").unwrap().id, list.id);
+    }
+
+    #[test]
+    fn a_replaced_list_leaves_its_other_names_alone() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &["localhost/img:latest"]);
+        let b = image(&s, b"cfg-b", &[]);
+        let first = list_of(&s, "l", &[&a]);
+        // Replacing an absent list creates it; an image's name moves to it.
+        let mut named = list_of(&s, "localhost/img:latest", &[&b]);
+        named.id = Digest::of(b"named");
+        s.replace_list(&named).unwrap();
+        assert!(!s.name_index().unwrap().contains_key("localhost/img:latest"));
+        s.create_list(&first).unwrap();
+        let mut again = list_of(&s, "l", &[&b]);
+        again.id = Digest::of(b"fresh");
+        // Alone under its ID: the old ID and creation time stay.
+        let stored = s.replace_list(&again).unwrap();
+        assert_eq!((stored.id, stored.instances[0].image), (first.id, b.id));
+        // Shared with a tag: the tag keeps the old list, the name gets a new ID.
+        s.tag_list("l", "t").unwrap();
+        let mut third = list_of(&s, "l", &[&a]);
+        third.id = Digest::of(b"third");
+        let stored = s.replace_list(&third).unwrap();
+        assert_eq!(stored.id, third.id);
+        assert_eq!(s.list("t").unwrap().instances[0].image, b.id);
+        assert_eq!(s.list("l").unwrap().instances[0].image, a.id);
     }
 
     #[test]

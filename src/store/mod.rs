@@ -30,6 +30,7 @@
 //! Concurrency: any number of threads and processes may use one root. The
 //! index writers ([`Store::put_image`], [`Store::tag`], [`Store::untag`],
 //! [`Store::remove_image`], [`Store::create_list`], [`Store::update_list`],
+//! [`Store::replace_list`], [`Store::tag_list`],
 //! [`Store::remove_list`], [`Store::cache_put`], [`Store::cache_get`] when it
 //! drops a stale entry, [`Store::record_compressed_blob`]) and
 //! [`Store::gc`]/[`Store::prune`]/[`Store::fsck`] take the store lock
