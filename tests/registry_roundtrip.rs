@@ -637,6 +637,20 @@ fn attestations_round_trip(reg: &Registry, runner: Runner, repo: &str) {
         .map(|m| m["platform"]["architecture"].as_str().unwrap())
         .collect();
     assert_eq!(archs, ["amd64", "arm64", "unknown"]);
+    // The list's name gives the host's image (an image of each platform
+    // is there; the attestation never matches).
+    let list_name = format!("{host}/{repo}/multi:1");
+    let inspected: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["inspect", "--type", "image", &list_name])).unwrap();
+    let host_arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    assert_eq!(inspected["OCIv1"]["architecture"], host_arch, "{inspected}");
+    let ctr = sb.ok(&["from", "--pull=never", &list_name]);
+    assert!(ctr.trim().ends_with("working-container"), "{ctr}");
+    sb.ok(&["rm", ctr.trim()]);
     // prune (gc) keeps its blobs: the push below needs them.
     sb.ok(&["prune"]);
     // Pushed elsewhere: the same index bytes, and the attestation manifest
