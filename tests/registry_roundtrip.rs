@@ -484,7 +484,8 @@ fn all_platforms_pulls_every_image_and_pushes_the_index_back_unchanged() {
         assert_eq!(index["mediaType"], media_type);
         let other = Sandbox::new(Runner::Root);
         other.ok(&["pull", INSECURE, "--all-platforms", &source]);
-        assert_eq!(other.ok(&["images", "-q"]).lines().count(), 2);
+        // Two images and the list.
+        assert_eq!(other.ok(&["images", "-q"]).lines().count(), 3);
         let inspected: serde_json::Value =
             serde_json::from_str(&other.ok(&["manifest", "inspect", &source])).unwrap();
         assert_eq!(inspected, index);
@@ -592,9 +593,15 @@ fn add_attestation(dir: &Path) {
 }
 
 #[test]
-fn all_platforms_leaves_attestations_out() {
+fn all_platforms_keeps_attestations_and_pushes_them_back_unchanged() {
     let reg = Registry::start(RegistryConfig::default());
-    let sb = Sandbox::new(Runner::Root);
+    for (i, runner) in Runner::all().into_iter().enumerate() {
+        attestations_round_trip(&reg, runner, &format!("att{i}"));
+    }
+}
+
+fn attestations_round_trip(reg: &Registry, runner: Runner, repo: &str) {
+    let sb = Sandbox::new(runner);
     let host = reg.host();
     let layout = sb.path().join("multi");
     two_platform_layout(&layout);
@@ -602,22 +609,26 @@ fn all_platforms_leaves_attestations_out() {
     run(Command::new("skopeo")
         .args(["copy", "--all", "--dest-tls-verify=false"])
         .arg(format!("oci:{}:multi", layout.display()))
-        .arg(format!("docker://{host}/att/multi:1")));
+        .arg(format!("docker://{host}/{repo}/multi:1")));
+    let raw = raw_manifest(&format!("{host}/{repo}/multi:1"), &[]);
     let out = sb.rbuild(&[
         "pull",
         INSECURE,
         "--all-platforms",
-        &format!("{host}/att/multi:1"),
+        &format!("{host}/{repo}/multi:1"),
     ]);
     common::assert_success(&out, &["pull --all-platforms"]);
+    // skopeo counts every entry of the index, attestations included.
+    let log = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("attestation"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        log.contains("Copying 3 images generated from 3 images in list") && log.contains("(3/3)"),
+        "{log}"
     );
-    assert_eq!(sb.ok(&["images", "-q"]).lines().count(), 2);
+    // The attestation is no image, but the stored list keeps its entry.
+    let images = sb.ok(&["images", "-q", "--filter", "manifest=false"]);
+    assert_eq!(images.lines().count(), 2, "{images}");
     let stored: serde_json::Value =
-        serde_json::from_str(&sb.ok(&["manifest", "inspect", &format!("{host}/att/multi:1")]))
+        serde_json::from_str(&sb.ok(&["manifest", "inspect", &format!("{host}/{repo}/multi:1")]))
             .unwrap();
     let archs: Vec<&str> = stored["manifests"]
         .as_array()
@@ -625,16 +636,55 @@ fn all_platforms_leaves_attestations_out() {
         .iter()
         .map(|m| m["platform"]["architecture"].as_str().unwrap())
         .collect();
-    assert_eq!(archs, ["amd64", "arm64"]);
+    assert_eq!(archs, ["amd64", "arm64", "unknown"]);
+    // The list's name gives the host's image (an image of each platform
+    // is there; the attestation never matches).
+    let list_name = format!("{host}/{repo}/multi:1");
+    let inspected: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["inspect", "--type", "image", &list_name])).unwrap();
+    let host_arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    assert_eq!(inspected["OCIv1"]["architecture"], host_arch, "{inspected}");
+    let ctr = sb.ok(&["from", "--pull=never", &list_name]);
+    assert!(ctr.trim().ends_with("working-container"), "{ctr}");
+    sb.ok(&["rm", ctr.trim()]);
+    // prune (gc) keeps its blobs: the push below needs them.
+    sb.ok(&["prune"]);
+    // Pushed elsewhere: the same index bytes, and the attestation manifest
+    // and its in-toto blob are there.
+    let digestfile = sb.path().join("digest");
     sb.ok(&[
         "push",
         INSECURE,
-        &format!("{host}/att/multi:1"),
-        &format!("docker://{host}/att/again:1"),
+        "--digestfile",
+        digestfile.to_str().unwrap(),
+        &format!("{host}/{repo}/multi:1"),
+        &format!("docker://{host}/{repo}/again:1"),
     ]);
-    let pushed: serde_json::Value =
-        serde_json::from_str(&raw_manifest(&format!("{host}/att/again:1"), &[])).unwrap();
-    assert_eq!(pushed, stored);
+    assert_eq!(raw_manifest(&format!("{host}/{repo}/again:1"), &[]), raw);
+    assert_eq!(
+        fs::read_to_string(&digestfile).unwrap(),
+        format!("sha256:{}", sha256_hex(raw.as_bytes()))
+    );
+    let att = stored["manifests"][2]["digest"].as_str().unwrap();
+    let att_manifest = raw_manifest(&format!("{host}/{repo}/again@{att}"), &[]);
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(att_manifest.as_bytes())),
+        att
+    );
+    let layout_out = sb.path().join("copied");
+    run(Command::new("skopeo")
+        .args(["copy", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{host}/{repo}/again:1"))
+        .arg(format!("oci:{}:c", layout_out.display())));
+    let statement = fs::read_dir(layout_out.join("blobs/sha256"))
+        .unwrap()
+        .filter_map(|e| fs::read_to_string(e.unwrap().path()).ok())
+        .any(|t| t.contains("in-toto.io/Statement"));
+    assert!(statement, "the in-toto blob went with the list");
 }
 
 #[test]

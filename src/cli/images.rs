@@ -1,5 +1,11 @@
 //! `rbuild images`: list images as buildah does, with `--filter`,
 //! `--format` (Go-template subset), `--json`, `-q` and `--no-trunc`.
+//!
+//! Manifest lists are listed too, as buildah and podman list them (a list
+//! is an image record there): one row per name, the list's ID, the index
+//! digest, the index size and the list's creation time. `--filter
+//! manifest=true|false` keeps only lists or only images (libimage's
+//! filter); `{{.IsManifestList}}` tells them apart in a template.
 
 use std::io::Write;
 
@@ -15,7 +21,8 @@ use crate::store::{ImageRecord, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct ImagesArgs {
-    /// `label=K[=V]`, `dangling=true|false`, `reference=PATTERN`.
+    /// `label=K[=V]`, `dangling=true|false`, `reference=PATTERN`,
+    /// `manifest=true|false`.
     #[arg(short, long = "filter", value_name = "FILTER")]
     pub filters: Vec<String>,
     /// Go template, e.g. `{{.Repository}}:{{.Tag}} {{.ID}}`.
@@ -55,12 +62,15 @@ pub struct ImageRow {
     pub names: Vec<String>,
     #[serde(rename = "Labels")]
     pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "IsManifestList")]
+    pub is_manifest_list: bool,
 }
 
 enum Filter {
     Label(String, Option<String>),
     Dangling(bool),
     Reference(String),
+    Manifest(bool),
 }
 
 fn parse_filter(f: &str) -> anyhow::Result<Filter> {
@@ -73,7 +83,10 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
             v.parse().with_context(|| format!("--filter {f}: expected true or false"))?,
         )),
         Some(("reference", v)) => Ok(Filter::Reference(v.to_string())),
-        _ => bail!("--filter {f:?}: supported filters are label=K[=V], dangling=true|false, reference=NAME"),
+        Some(("manifest", v)) => Ok(Filter::Manifest(
+            v.parse().with_context(|| format!("--filter {f}: expected true or false"))?,
+        )),
+        _ => bail!("--filter {f:?}: supported filters are label=K[=V], dangling=true|false, reference=NAME, manifest=true|false"),
     }
 }
 
@@ -96,6 +109,17 @@ fn matches(filter: &Filter, rec: &ImageRecord, image: &Image) -> bool {
         },
         Filter::Dangling(d) => rec.names.is_empty() == *d,
         Filter::Reference(p) => rec.names.iter().any(|n| reference_matches(p, n)),
+        Filter::Manifest(m) => !*m,
+    }
+}
+
+/// A list has names and no config: no label matches it, it is never dangling.
+fn list_matches(filter: &Filter, names: &[String]) -> bool {
+    match filter {
+        Filter::Label(..) => false,
+        Filter::Dangling(d) => !*d,
+        Filter::Reference(p) => names.iter().any(|n| reference_matches(p, n)),
+        Filter::Manifest(m) => *m,
     }
 }
 
@@ -167,10 +191,57 @@ fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec
                 created_since: created_since(created, now),
                 names: rec.names.clone(),
                 labels: image.config.labels.clone(),
+                is_manifest_list: false,
             });
         }
     }
+    list_rows(store, filters, no_trunc, now, &mut out)?;
     Ok(out)
+}
+
+/// One row per list name; the names of one list (`tag`) share its ID.
+fn list_rows(
+    store: &Store,
+    filters: &[Filter],
+    no_trunc: bool,
+    now: Timestamp,
+    out: &mut Vec<ImageRow>,
+) -> anyhow::Result<()> {
+    let lists = store.lists()?;
+    let mut by_id: std::collections::BTreeMap<_, Vec<&crate::store::ManifestList>> =
+        Default::default();
+    for l in &lists {
+        by_id.entry(l.id).or_default().push(l);
+    }
+    for (id, group) in by_id {
+        let all_names: Vec<String> = group.iter().map(|l| l.name.clone()).collect();
+        if !filters.iter().all(|f| list_matches(f, &all_names)) {
+            continue;
+        }
+        let list = group[0];
+        let created = Timestamp::parse(&list.created).unwrap_or(now);
+        let size = store.blob_size(&list.index).unwrap_or(0);
+        for n in names_shown(filters, &all_names) {
+            let (repository, tag) = match Reference::parse(n) {
+                Ok(r) => (r.name(), r.tag.clone().unwrap_or_else(|| "<none>".into())),
+                Err(_) => (n.clone(), "<none>".into()),
+            };
+            out.push(ImageRow {
+                id: if no_trunc { id.to_string() } else { id.short() },
+                repository,
+                tag,
+                digest: list.index.to_string(),
+                size: human_size(size),
+                created: created.unix(),
+                created_at: created.to_string(),
+                created_since: created_since(created, now),
+                names: all_names.clone(),
+                labels: Default::default(),
+                is_manifest_list: true,
+            });
+        }
+    }
+    Ok(())
 }
 
 pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {

@@ -1,5 +1,8 @@
-//! `rbuild inspect [--type image|container] [--format T] NAME`: an image or
-//! a working container as buildah prints them.
+//! `rbuild inspect [--type image|container|manifest] [--format T] NAME`: an
+//! image, a working container or a manifest list as buildah prints them. A
+//! list name inspects the list's image for this platform (libimage's
+//! lookup); with no such image, or with `--type manifest`, the list itself
+//! is printed as `manifest inspect` prints it, as buildah falls back.
 
 use std::io::Write;
 
@@ -11,14 +14,19 @@ use crate::image::inspect::ImageInspect;
 use crate::image::lookup::lookup_image;
 use crate::image::manifest::ImageManifest;
 use crate::image::Image;
+use crate::registry::manifest_list::read_document;
+use crate::store::StoreError;
+
+use super::manifest::find_list;
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     /// The image or container (name or ID).
     pub name: String,
-    /// What to inspect.
-    #[arg(short, long = "type", default_value = "image", value_parser = ["image", "container"])]
-    pub kind: String,
+    /// What to inspect (default: an image, else a container; a list name
+    /// without an image for this platform shows the list).
+    #[arg(short, long = "type", value_parser = ["image", "container", "manifest"])]
+    pub kind: Option<String>,
     /// Go template applied to the inspect data.
     #[arg(short, long)]
     pub format: Option<String>,
@@ -27,13 +35,22 @@ pub struct InspectArgs {
 pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
     let access = super::store_access::open(global)?;
     let store = &access.store;
-    if args.kind == "container" {
+    let kind = args.kind.as_deref();
+    if kind == Some("container") {
         return inspect_container(store, &access.runroot, &args);
+    }
+    if kind == Some("manifest") {
+        return inspect_list(store, &find_list(store, &args.name)?, &args);
     }
     let rec = match lookup_image(store, &args.name) {
         Ok(r) => r,
+        // A list without an image for this platform: the list itself,
+        // unless `--type image` asked for an image only.
+        Err(StoreError::ListNoInstance { list, .. }) if kind.is_none() => {
+            return inspect_list(store, &store.list(&list)?, &args)
+        }
         // buildah inspects a container when the name is one.
-        Err(e) if e.is_not_found() && store.container(&args.name).is_ok() => {
+        Err(e) if kind.is_none() && e.is_not_found() && store.container(&args.name).is_ok() => {
             return inspect_container(store, &access.runroot, &args)
         }
         Err(e) => return Err(e.into()),
@@ -62,6 +79,26 @@ pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
             writeln!(out, "{}", template.render_serialize(&inspect)?)?;
         }
         None => out.write_all(&inspect.to_json())?,
+    }
+    Ok(0)
+}
+
+/// A manifest list as `manifest inspect` prints it (`--format` applies to
+/// the index document).
+fn inspect_list(
+    store: &crate::store::Store,
+    list: &crate::store::ManifestList,
+    args: &InspectArgs,
+) -> anyhow::Result<i32> {
+    let doc = read_document(store, list)?;
+    let mut out = std::io::stdout().lock();
+    match &args.format {
+        Some(fmt) => {
+            let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
+            let value: serde_json::Value = serde_json::from_slice(&doc.to_json())?;
+            writeln!(out, "{}", template.render(&value)?)?;
+        }
+        None => writeln!(out, "{}", String::from_utf8_lossy(&doc.to_pretty_json()))?,
     }
     Ok(0)
 }

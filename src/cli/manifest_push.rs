@@ -13,7 +13,9 @@ use crate::image::{Compression, Destination, ExportEvent, ExportOptions, ExportS
 use crate::reference::{normalize_docker, Reference};
 use crate::registry::manifest_list::read_document;
 use crate::registry::progress::BlobBars;
-use crate::registry::push_list::{push_list, ListInstanceSource, ListPushEvent, ListPushOptions};
+use crate::registry::push_list::{
+    push_list, ListArtifactSource, ListInstanceSource, ListPushEvent, ListPushOptions,
+};
 use crate::registry::PushOptions;
 use crate::store::{ManifestList, Store};
 
@@ -100,9 +102,15 @@ pub(super) fn push(
     let lease = store.lease()?;
     let doc = read_document(store, list)?;
     let index_bytes = store.read_blob(&list.index)?;
-    // Each entry's image, opened as an export source, in the list's order.
+    // Each entry's image, opened as an export source, in the list's order;
+    // attestation entries are pushed from their stored blobs.
     let mut records = Vec::new();
+    let mut artifacts = Vec::new();
     for entry in &doc.entries {
+        if let Some(art) = list.artifact_for(&entry.digest) {
+            artifacts.push(artifact_source(store, &lease, entry, art)?);
+            continue;
+        }
         let id = list.image_for(&entry.digest).with_context(|| {
             format!(
                 "manifest list {}: entry {} has no image in local storage",
@@ -151,6 +159,7 @@ pub(super) fn push(
                 &doc,
                 &index_bytes,
                 &instances,
+                &artifacts,
                 &destination,
                 &opts,
                 &printer,
@@ -170,6 +179,14 @@ pub(super) fn push(
                 bail!(
                     "{}: a manifest list can be pushed to docker://, oci: and oci-archive: only",
                     request.destination
+                );
+            }
+            if !artifacts.is_empty() {
+                log::warn!(
+                    "{}: leaving out {} attestation entr{} (an OCI layout export writes images only)",
+                    request.destination,
+                    artifacts.len(),
+                    if artifacts.len() == 1 { "y" } else { "ies" }
                 );
             }
             if format == Some(ManifestFormat::Docker) {
@@ -205,6 +222,29 @@ pub(super) fn push(
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(digest)
+}
+
+/// A stored attestation entry, as `push_list` sends it.
+fn artifact_source(
+    store: &Store,
+    lease: &crate::store::Lease,
+    entry: &crate::image::manifest::Descriptor,
+    art: &crate::store::ListArtifact,
+) -> anyhow::Result<ListArtifactSource> {
+    lease.protect_blob(&art.manifest)?;
+    let mut blobs = Vec::new();
+    for digest in &art.blobs {
+        lease.protect_blob(digest)?;
+        let size = store
+            .blob_size(digest)
+            .with_context(|| format!("attestation {}: blob {digest}", entry.digest))?;
+        blobs.push((*digest, size, store.blob_path(digest)));
+    }
+    Ok(ListArtifactSource {
+        entry: entry.clone(),
+        manifest: store.read_blob(&art.manifest)?,
+        blobs,
+    })
 }
 
 fn print_export_event(event: &ExportEvent) {

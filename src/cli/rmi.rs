@@ -8,7 +8,7 @@
 use anyhow::bail;
 
 use super::GlobalOptions;
-use crate::image::lookup::lookup_image;
+use crate::image::lookup::{lookup, Found};
 
 #[derive(Debug, clap::Args)]
 pub struct RmiArgs {
@@ -50,15 +50,16 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
         }
     }
     for name in &args.images {
-        let rec = match lookup_image(store, name) {
-            Ok(r) => r,
+        // A list name removes the list (this name of it), not its images.
+        let rec = match lookup(store, name) {
+            Ok(Found::Image(r)) => r,
+            Ok(Found::List(list)) => {
+                store.remove_list(&list.name)?;
+                println!("untagged: {}", list.name);
+                println!("{}", list.id.hex());
+                continue;
+            }
             Err(e) => {
-                if let Ok(list) = crate::registry::manifest_list::lookup_list(store, name) {
-                    store.remove_list(&list.name)?;
-                    println!("untagged: {}", list.name);
-                    println!("{}", list.id.hex());
-                    continue;
-                }
                 eprintln!("Error: {e}");
                 failed = true;
                 continue;

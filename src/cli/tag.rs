@@ -1,13 +1,14 @@
-//! `rbuild tag IMAGE NAME...`: add names to an image.
+//! `rbuild tag IMAGE|LIST NAME...`: add names to an image, or to a manifest
+//! list (buildah tags the list itself, not its image for this platform).
 
 use anyhow::Context;
 
 use super::GlobalOptions;
-use crate::image::lookup::{local_name, lookup_image};
+use crate::image::lookup::{local_name, lookup, Found};
 
 #[derive(Debug, clap::Args)]
 pub struct TagArgs {
-    /// The image (name or ID).
+    /// The image or manifest list (name or ID).
     pub image: String,
     /// New names.
     #[arg(required = true)]
@@ -16,10 +17,28 @@ pub struct TagArgs {
 
 pub fn run(global: &GlobalOptions, args: TagArgs) -> anyhow::Result<i32> {
     let access = super::store_access::open(global)?;
-    let rec = lookup_image(&access.store, &args.image)?;
+    let store = &access.store;
+    let found = lookup(store, &args.image)?;
     for n in &args.names {
         let name = local_name(n).with_context(|| format!("tag {n:?}"))?;
-        access.store.tag(&rec.id, &name)?;
+        match &found {
+            Found::List(list) => {
+                if list.name != name {
+                    store.tag_list(&list.name, &name).with_context(|| {
+                        format!("tagging manifest list {} as {name}", list.name)
+                    })?;
+                }
+            }
+            Found::Image(rec) => {
+                // One name means one thing: a list holding it gives it up.
+                match store.remove_list(&name) {
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+                store.tag(&rec.id, &name)?;
+            }
+        }
     }
     Ok(0)
 }

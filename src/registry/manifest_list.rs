@@ -7,8 +7,9 @@
 //! entries name each image's *local* manifest (layers = diff IDs), with the
 //! platform from the image's config, as buildah's list shows local images;
 //! a push rewrites the entries to the manifests it pushed. A list pulled with
-//! `--all-platforms` keeps the registry's index bytes and each instance's
-//! manifest bytes, so an unchanged push sends them back byte for byte.
+//! `--all-platforms` keeps the registry's index bytes, each instance's
+//! manifest bytes and its attestation entries (manifest and blobs, see
+//! [`is_attestation`]), so an unchanged push sends them back byte for byte.
 
 use std::collections::BTreeMap;
 
@@ -22,8 +23,9 @@ use crate::image::manifest::{
     OCI_INDEX,
 };
 use crate::image::{Image, Platform};
-use crate::reference::{normalize_docker, normalize_local};
-use crate::store::{ImageRecord, Lease, ListInstance, ManifestList, Store, StoreError};
+use crate::store::{
+    ImageRecord, Lease, ListArtifact, ListInstance, ManifestList, Store, StoreError,
+};
 
 /// Which kind of list document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +147,21 @@ impl ListDocument {
     }
 }
 
+/// Whether an index entry is an attestation rather than an image: BuildKit
+/// marks them with platform `unknown/unknown` and the annotation
+/// `vnd.docker.reference.type: attestation-manifest`.
+pub fn is_attestation(entry: &Descriptor) -> bool {
+    let unknown = entry
+        .platform
+        .as_ref()
+        .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
+    let annotated = entry
+        .annotations
+        .get("vnd.docker.reference.type")
+        .is_some_and(|t| t == "attestation-manifest");
+    unknown || annotated
+}
+
 /// How to describe one image in a list, beyond what its config says
 /// (`manifest add --os --arch --variant --os-version --features --annotation`).
 #[derive(Clone, Debug, Default)]
@@ -160,20 +177,7 @@ pub struct AddOptions {
 /// The stored list `name` names: exact, then as buildah normalises a local
 /// name (`list` → `localhost/list:latest`), then docker's normalisation.
 pub fn lookup_list(store: &Store, name: &str) -> std::result::Result<ManifestList, StoreError> {
-    let mut candidates = vec![name.to_string()];
-    if let Ok(r) = normalize_local(name) {
-        candidates.push(r.to_string());
-    }
-    if let Ok(r) = normalize_docker(name) {
-        candidates.push(r.to_string());
-    }
-    let lists = store.lists()?;
-    for c in &candidates {
-        if let Some(l) = lists.iter().find(|l| l.name == *c) {
-            return Ok(l.clone());
-        }
-    }
-    Err(StoreError::ListNotFound(name.to_string()))
+    crate::image::lookup::lookup_list(store, name)
 }
 
 /// The list's document, read from its index blob.
@@ -216,6 +220,7 @@ pub fn create(store: &Store, name: &str) -> Result<ManifestList> {
         id: new_list_id(name),
         index,
         instances: Vec::new(),
+        artifacts: Vec::new(),
         created: now_rfc3339(),
     };
     store.create_list(&list)?;
@@ -313,14 +318,16 @@ pub fn remove(store: &Store, list: &ManifestList, digest: &Digest) -> Result<Man
     }
     let mut updated = list.clone();
     updated.instances.retain(|i| i.manifest != *digest);
+    updated.artifacts.retain(|a| a.manifest != *digest);
     let (index, _lease) = put_index(store, &doc.to_json())?;
     updated.index = index;
     store.update_list(&updated, &list.index)?;
     Ok(updated)
 }
 
-/// Stores a pulled index as list `name`: the registry's index bytes and
-/// instances (manifest digest → image ID, manifests already stored). An
+/// Stores a pulled index as list `name`: the registry's index bytes,
+/// instances (manifest digest → image ID, manifests already stored) and
+/// attestation entries (their manifests and blobs already stored). An
 /// existing list of that name is replaced; an image holding the name loses
 /// it (one name means one thing).
 pub fn store_pulled(
@@ -328,40 +335,21 @@ pub fn store_pulled(
     name: &str,
     index_bytes: &[u8],
     instances: Vec<ListInstance>,
+    artifacts: Vec<ListArtifact>,
 ) -> Result<ManifestList> {
     let (index, _lease) = put_index(store, index_bytes)?;
-    match store.untag(name) {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e.into()),
-    }
-    let mut list = ManifestList {
+    let list = ManifestList {
         name: name.to_string(),
         id: new_list_id(name),
         index,
         instances,
+        artifacts,
         created: now_rfc3339(),
     };
-    // Another pull of the same name may create or replace it meanwhile:
-    // the last one wins, as with image names.
-    for _ in 0..3 {
-        let result = match store.list(name) {
-            Ok(old) => {
-                list.id = old.id;
-                list.created = old.created.clone();
-                store.update_list(&list, &old.index)
-            }
-            Err(e) if e.is_not_found() => store.create_list(&list),
-            Err(e) => return Err(e.into()),
-        };
-        match result {
-            Err(StoreError::ListExists(_) | StoreError::ListChanged(_)) => continue,
-            other => return other.map(|()| list).map_err(Into::into),
-        }
-    }
-    Err(RegistryError::Config(format!(
-        "manifest list {name:?} kept changing while this pull stored it; pull again"
-    )))
+    // Another pull of the same name may replace it meanwhile: the last one
+    // wins, as with image names. Other names of the old list (`tag`) keep
+    // the old list; an image holding the name loses it.
+    Ok(store.replace_list(&list)?)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use super::error::{RegistryError, Result};
 use super::platform::{platform_string, Index};
 use crate::digest::Digest;
 use crate::image::from_store::pulled_blob_key;
-use crate::image::manifest::{self, ImageManifest, ManifestFormat};
+use crate::image::manifest::{self, Descriptor, ImageManifest, ManifestFormat};
 use crate::image::Platform;
 use crate::layer::{extract_layer, ExtractOptions};
 use crate::reference::{normalize_docker, Reference};
@@ -221,7 +221,8 @@ pub enum PulledAll {
 
 /// Pulls every image of the index `name` names and stores the index as a
 /// manifest list of that name (skopeo's `copy --all`): the index and each
-/// instance's manifest are kept byte for byte, so pushing the list back
+/// instance's manifest are kept byte for byte, and attestation entries
+/// (manifest and blobs) are kept as plain blobs, so pushing the list back
 /// unchanged gives the same digests.
 pub fn pull_all_platforms(
     store: &Store,
@@ -436,29 +437,27 @@ fn pull_all_from(
     })?;
     let mut instances = Vec::new();
     let mut images = Vec::new();
-    let mut kept = doc.clone();
-    // Attestations (BuildKit's `unknown/unknown` entries) are not images:
-    // they are left out, and the list is stored without them.
-    kept.entries.retain(|e| {
-        let attestation = e
-            .platform
-            .as_ref()
-            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
-        if attestation {
-            log::warn!(
-                "{}: leaving out {} (an attestation, not an image); the stored list omits it",
-                reference,
-                e.digest
-            );
-        }
-        !attestation
-    });
-    for (i, entry) in kept.entries.iter().enumerate() {
+    let mut artifacts = Vec::new();
+    let count = doc.entries.len();
+    for (i, entry) in doc.entries.iter().enumerate() {
         progress(PullEvent::ListImage {
             number: i + 1,
-            count: kept.entries.len(),
+            count,
             digest: entry.digest,
         });
+        // Attestations (BuildKit's `unknown/unknown` entries) are not
+        // images: they are kept as blobs, so the list pushes back as it came.
+        if super::manifest_list::is_attestation(entry) {
+            artifacts.push(store_artifact(
+                store,
+                lease,
+                &top.client,
+                repo,
+                entry,
+                progress,
+            )?);
+            continue;
+        }
         let (bytes, header, digest) = top.client.get_manifest(repo, &entry.digest.to_string())?;
         let url = top
             .client
@@ -499,13 +498,63 @@ fn pull_all_from(
         });
         images.push(record);
     }
-    let index_bytes = if kept == doc {
-        top.bytes.clone()
-    } else {
-        kept.to_json()
-    };
-    let list = super::manifest_list::store_pulled(store, &name, &index_bytes, instances)?;
+    let list = super::manifest_list::store_pulled(store, &name, &top.bytes, instances, artifacts)?;
     Ok(PulledAll::List { list, images })
+}
+
+/// A manifest's blobs, as far as keeping an attestation needs them.
+#[derive(Deserialize)]
+struct BlobRefs {
+    #[serde(default)]
+    config: Option<BlobRef>,
+    #[serde(default)]
+    layers: Vec<BlobRef>,
+}
+
+#[derive(Deserialize)]
+struct BlobRef {
+    digest: Digest,
+    size: u64,
+}
+
+/// Stores an attestation entry as it is in the registry: its manifest and
+/// every blob it names, checked against their digests, as plain blobs.
+fn store_artifact(
+    store: &Store,
+    lease: &Lease,
+    client: &Client,
+    repo: &str,
+    entry: &Descriptor,
+    progress: &(dyn Fn(PullEvent) + Sync),
+) -> Result<crate::store::ListArtifact> {
+    let (bytes, _, _) = client.get_manifest(repo, &entry.digest.to_string())?;
+    let url = client.url(&format!("{repo}/manifests/{}", entry.digest));
+    if Digest::of(&bytes) != entry.digest {
+        return Err(RegistryError::DigestMismatch {
+            url,
+            expected: entry.digest,
+            actual: Digest::of(&bytes),
+            size: bytes.len() as u64,
+        });
+    }
+    let refs: BlobRefs =
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadManifest {
+            url: url.clone(),
+            why: format!("the attestation manifest cannot be read: {e}"),
+        })?;
+    let mut blobs = Vec::new();
+    for blob in refs.config.iter().chain(&refs.layers) {
+        if !store.has_blob(&blob.digest) {
+            download_blob(store, client, repo, &blob.digest, blob.size, None, progress)?;
+        }
+        lease.protect_blob(&blob.digest)?;
+        if !blobs.contains(&blob.digest) {
+            blobs.push(blob.digest);
+        }
+    }
+    let manifest = store.put_blob(&bytes)?;
+    lease.protect_blob(&manifest)?;
+    Ok(crate::store::ListArtifact { manifest, blobs })
 }
 
 /// Stores the image `bytes` (a manifest) describes: config, then layers.
@@ -1021,7 +1070,8 @@ pub fn pull_with_policy(
     opts: &PullOptions,
     progress: &(dyn Fn(PullEvent) + Sync),
 ) -> Result<ImageRecord> {
-    let local = || crate::image::lookup::lookup_image(store, name);
+    // A stored manifest list gives its image for the wanted platform.
+    let local = || crate::image::lookup::lookup_image_for(store, name, &opts.platform);
     match policy {
         PullPolicy::Never => local().map_err(|e| {
             RegistryError::Config(format!(

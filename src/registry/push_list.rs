@@ -9,8 +9,12 @@
 //! a docker manifest, else an OCI index. When nothing changed (a list pulled
 //! with `--all-platforms`, pushed with the compression it came with), the
 //! stored index bytes are sent, so the digest is the source registry's.
+//! Attestation entries (pulled with the list) go as they came: their blobs,
+//! then their manifest bytes under their own digest, the entry unchanged.
 
-use super::client::Client;
+use std::path::PathBuf;
+
+use super::client::{Access, Client};
 use super::error::{RegistryError, Result};
 use super::manifest_list::{ListDocument, ListKind};
 use super::push::{connect, push_image, PushEvent, PushOptions, Pushed, Target};
@@ -28,6 +32,17 @@ pub struct ListInstanceSource<'a> {
     /// or the local one; gives its format and annotations, and its bytes
     /// when they describe what is pushed.
     pub stored_manifest: Vec<u8>,
+}
+
+/// An entry of the list that is not an image (an attestation), pushed as
+/// stored: every blob, then the manifest bytes.
+pub struct ListArtifactSource {
+    /// The list's entry for it, pushed unchanged.
+    pub entry: Descriptor,
+    /// The manifest bytes (they hash to `entry.digest`).
+    pub manifest: Vec<u8>,
+    /// The blobs the manifest names: digest, size and the file holding them.
+    pub blobs: Vec<(Digest, u64, PathBuf)>,
 }
 
 /// How to push a list.
@@ -68,11 +83,12 @@ pub enum ListPushEvent {
     Index { digest: Digest },
 }
 
-/// Pushes `document` and its images to `destination`.
+/// Pushes `document` and its images (and attestations) to `destination`.
 pub fn push_list(
     document: &ListDocument,
     stored_index: &[u8],
     instances: &[ListInstanceSource<'_>],
+    artifacts: &[ListArtifactSource],
     destination: &Reference,
     opts: &ListPushOptions,
     progress: &(dyn Fn(ListPushEvent) + Sync),
@@ -81,22 +97,38 @@ pub fn push_list(
     let mut entries = Vec::new();
     let mut images = Vec::new();
     if opts.all {
-        progress(ListPushEvent::Start {
-            count: instances.len(),
-        });
-        for (i, inst) in instances.iter().enumerate() {
+        let count = document.entries.len();
+        progress(ListPushEvent::Start { count });
+        // In the document's order, so an unchanged list gives the same index.
+        for (i, doc_entry) in document.entries.iter().enumerate() {
             progress(ListPushEvent::Image {
                 number: i + 1,
-                count: instances.len(),
-                digest: inst.entry.digest,
+                count,
+                digest: doc_entry.digest,
             });
-            let pushed = push_instance(&client, &repo, inst, opts, progress)?;
-            let mut entry = inst.entry.clone();
-            entry.media_type = pushed.manifest.media_type().to_string();
-            entry.digest = pushed.manifest_digest;
-            entry.size = pushed.manifest_size;
-            entries.push(entry);
-            images.push(pushed);
+            if let Some(inst) = instances
+                .iter()
+                .find(|s| s.entry.digest == doc_entry.digest)
+            {
+                let pushed = push_instance(&client, &repo, inst, opts, progress)?;
+                let mut entry = inst.entry.clone();
+                entry.media_type = pushed.manifest.media_type().to_string();
+                entry.digest = pushed.manifest_digest;
+                entry.size = pushed.manifest_size;
+                entries.push(entry);
+                images.push(pushed);
+            } else if let Some(art) = artifacts
+                .iter()
+                .find(|a| a.entry.digest == doc_entry.digest)
+            {
+                push_artifact(&client, &repo, art)?;
+                entries.push(art.entry.clone());
+            } else {
+                return Err(RegistryError::Config(format!(
+                    "the list's entry {} has neither an image nor stored blobs to push",
+                    doc_entry.digest
+                )));
+            }
         }
     } else {
         entries = document.entries.clone();
@@ -143,6 +175,35 @@ pub fn push_list(
         document: pushed_doc,
         images,
     })
+}
+
+/// Pushes an attestation as stored: blobs the repository lacks, then the
+/// manifest under its digest.
+fn push_artifact(client: &Client, repo: &str, art: &ListArtifactSource) -> Result<()> {
+    let access = Access::Push(repo.to_string());
+    for (digest, size, path) in &art.blobs {
+        if client.head_blob(repo, digest, &access)?.is_none() {
+            client.upload_blob_file(repo, digest, *size, path, &|_| {})?;
+        }
+    }
+    let media_type = if art.entry.media_type.is_empty() {
+        crate::image::manifest::OCI_MANIFEST
+    } else {
+        art.entry.media_type.as_str()
+    };
+    let digest = client.put_manifest(
+        repo,
+        &art.entry.digest.to_string(),
+        media_type,
+        &art.manifest,
+    )?;
+    if digest != art.entry.digest {
+        return Err(RegistryError::Config(format!(
+            "the registry stored attestation manifest {} as {digest}",
+            art.entry.digest
+        )));
+    }
+    Ok(())
 }
 
 fn push_instance(

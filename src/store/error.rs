@@ -72,6 +72,12 @@ pub enum StoreError {
         what: &'static str,
         digest: Digest,
     },
+    #[error("manifest list {list:?} has no image for platform {wanted}; it holds {available} (`rbuild manifest add` an image for {wanted}, or name one of its images)")]
+    ListNoInstance {
+        list: String,
+        wanted: String,
+        available: String,
+    },
     #[error("corrupt store file {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("importing layer on top of {parent}: {source}")]

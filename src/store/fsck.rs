@@ -241,7 +241,7 @@ impl Store {
         Ok(())
     }
 
-    /// Each list's index blob, instance manifests and instance images.
+    /// Each list's blobs (index, manifests, attestations) and instance images.
     fn fsck_lists(&self, ids: &[Digest], problems: &mut Vec<Problem>) {
         let path = self.images_dir().join("lists.json");
         let lists = match self.lists_locked() {
@@ -255,9 +255,8 @@ impl Store {
             }
         };
         for list in lists {
-            let blobs =
-                std::iter::once(list.index).chain(list.instances.iter().map(|i| i.manifest));
-            for blob in blobs {
+            // Index, instance manifests, attestation manifests and blobs.
+            for blob in list.blobs() {
                 if !self.has_blob(&blob) {
                     problems.push(Problem::MissingBlob {
                         path: path.clone(),

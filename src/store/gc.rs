@@ -1,8 +1,8 @@
 //! Garbage collection and prune.
 //!
 //! gc is mark and sweep under the store lock. Roots: every image record
-//! (config, manifest, index, layers), every manifest list (its index blob
-//! and instance manifests; its images are records, so roots already, and
+//! (config, manifest, index, layers), every manifest list (its index blob,
+//! instance manifests and the blobs of its attestation entries; its images are records, so roots already, and
 //! prune never removes them), every cache entry, every working
 //! container, every live lease (what it names, plus everything written or
 //! renewed since it began — see `lock.rs`). Marking a layer marks its
@@ -262,9 +262,8 @@ impl Store {
             }
         }
         for list in self.lists_locked()? {
-            marks.json_blob(self, &list.index);
-            for inst in &list.instances {
-                marks.json_blob(self, &inst.manifest);
+            for blob in list.blobs() {
+                marks.json_blob(self, &blob);
             }
         }
         for (_, entry) in self.cache_entries()? {

@@ -8,12 +8,19 @@
 //!                                   "index": "sha256:…",     the OCI index / docker list blob
 //!                                   "instances": [ { "manifest": "sha256:…",   digest listed in the index
 //!                                                    "image": "sha256:…" } ],  its image record (image ID)
+//!                                   "artifacts": [ { "manifest": "sha256:…",   an entry that is not an image
+//!                                                    "blobs": ["sha256:…"] } ],   (an attestation), kept as blobs
 //!                                   "created": "RFC 3339" } }
 //! ```
 //!
 //! Every instance is an ordinary image record in `images/` (usually without
 //! a name of its own); the index blob and each instance's `manifest` blob
-//! are ordinary blobs. The store does not parse the index: the caller
+//! are ordinary blobs. Entries that are not images (BuildKit's attestation
+//! manifests, platform `unknown/unknown`) are kept as they came: the
+//! manifest and every blob it names, as plain blobs the list holds, so the
+//! list pushes back byte for byte. A list may have several names (`tag`):
+//! they are records sharing one ID, and an edit through one name changes
+//! every name of it, as with one image record holding several names. The store does not parse the index: the caller
 //! (`registry::manifest_list`) edits it and hands over the bytes' digest
 //! together with the instance map. Consistency rules, checked under the
 //! store lock: a list's index blob, instance manifests and instance images
@@ -39,6 +46,16 @@ pub struct ListInstance {
     pub image: Digest,
 }
 
+/// An index entry that is not an image (an attestation): its manifest and
+/// the blobs that manifest names, stored as they came from the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListArtifact {
+    /// The manifest digest the index lists.
+    pub manifest: Digest,
+    /// The config and layer blobs the manifest names.
+    pub blobs: Vec<Digest>,
+}
+
 /// A manifest list: a named index over images in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestList {
@@ -52,6 +69,9 @@ pub struct ManifestList {
     pub index: Digest,
     /// The instances, in no particular order (the index holds the order).
     pub instances: Vec<ListInstance>,
+    /// Entries that are not images (attestations), kept as plain blobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ListArtifact>,
     /// RFC 3339 creation time.
     pub created: String,
 }
@@ -63,6 +83,23 @@ impl ManifestList {
             .iter()
             .find(|i| i.manifest == *manifest)
             .map(|i| i.image)
+    }
+
+    /// The non-image entry with manifest digest `manifest`.
+    pub fn artifact_for(&self, manifest: &Digest) -> Option<&ListArtifact> {
+        self.artifacts.iter().find(|a| a.manifest == *manifest)
+    }
+
+    /// Every blob the list holds directly: its index, instance manifests,
+    /// artifact manifests and their blobs (not the instance images).
+    pub fn blobs(&self) -> impl Iterator<Item = Digest> + '_ {
+        std::iter::once(self.index)
+            .chain(self.instances.iter().map(|i| i.manifest))
+            .chain(
+                self.artifacts
+                    .iter()
+                    .flat_map(|a| std::iter::once(a.manifest).chain(a.blobs.iter().copied())),
+            )
     }
 }
 
@@ -102,6 +139,13 @@ impl Store {
                 return Err(missing("image", inst.image));
             }
         }
+        for artifact in &list.artifacts {
+            for blob in std::iter::once(&artifact.manifest).chain(&artifact.blobs) {
+                if !self.has_blob(blob) {
+                    return Err(missing("attestation blob", *blob));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -139,8 +183,64 @@ impl Store {
             _ => return Err(StoreError::ListNotFound(list.name.clone())),
         }
         self.check_list_references(list)?;
-        lists.insert(list.name.clone(), list.clone());
+        // Every other name of the same list follows the edit.
+        for other in lists.values_mut().filter(|l| l.id == list.id) {
+            let name = std::mem::take(&mut other.name);
+            *other = list.clone();
+            other.name = name;
+        }
         self.save_lists(&lists)
+    }
+
+    /// Stores `list` under its name whatever was there (a pull replacing
+    /// what an earlier pull stored): a list of that name keeps its ID and
+    /// creation time when no other name shares it, other names of it keep
+    /// the old list, and an image holding the name loses it.
+    pub fn replace_list(&self, list: &ManifestList) -> Result<ManifestList> {
+        super::image::check_name(&list.name)?;
+        match self.untag(&list.name) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let _guard = self.lock()?;
+        let mut lists = self.load_lists()?;
+        self.check_list_references(list)?;
+        let mut stored = list.clone();
+        if let Some(old) = lists.get(&list.name) {
+            if lists.values().filter(|l| l.id == old.id).count() == 1 {
+                stored.id = old.id;
+                stored.created = old.created.clone();
+            }
+        }
+        lists.insert(stored.name.clone(), stored.clone());
+        self.save_lists(&lists)?;
+        Ok(stored)
+    }
+
+    /// Gives list `name` the further name `new_name` (`rbuild tag LIST
+    /// NEW`): a list of that name is replaced and an image holding it
+    /// loses it, so one name keeps meaning one thing.
+    pub fn tag_list(&self, name: &str, new_name: &str) -> Result<ManifestList> {
+        super::image::check_name(new_name)?;
+        if !self.load_lists()?.contains_key(name) {
+            return Err(StoreError::ListNotFound(name.to_string()));
+        }
+        match self.untag(new_name) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let _guard = self.lock()?;
+        let mut lists = self.load_lists()?;
+        let mut list = lists
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::ListNotFound(name.to_string()))?;
+        list.name = new_name.to_string();
+        lists.insert(new_name.to_string(), list.clone());
+        self.save_lists(&lists)?;
+        Ok(list)
     }
 
     /// The list with exactly this name.
@@ -238,6 +338,7 @@ mod tests {
                     image: i.id,
                 })
                 .collect(),
+            artifacts: Vec::new(),
             created: crate::store::now_rfc3339(),
         }
     }
@@ -318,6 +419,105 @@ mod tests {
         let report = s.prune().unwrap();
         assert_eq!(report.images_removed, vec![a.id]);
         assert!(!s.has_blob(&list.index));
+    }
+
+    #[test]
+    fn attestation_blobs_are_kept_by_gc_and_checked_by_fsck() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let statement = s.put_blob(b"{\"_type\":\"in-toto\"}").unwrap();
+        // Not JSON: gc must keep it because the list names it, not by scanning.
+        let opaque = s.put_blob(b"\x00binary attestation").unwrap();
+        let manifest = s.put_blob(b"attestation manifest").unwrap();
+        let mut list = list_of(&s, "l", &[&a]);
+        list.artifacts.push(ListArtifact {
+            manifest,
+            blobs: vec![statement, opaque],
+        });
+        s.create_list(&list).unwrap();
+        assert_eq!(
+            s.list("l").unwrap().artifact_for(&manifest),
+            list.artifacts.first()
+        );
+        s.prune().unwrap();
+        for b in [manifest, statement, opaque] {
+            assert!(s.has_blob(&b), "{b} kept");
+        }
+        assert!(s.fsck().unwrap().is_empty());
+        std::fs::remove_file(s.blob_path(&opaque)).unwrap();
+        let problems = s.fsck().unwrap();
+        assert!(
+            problems.iter().any(
+                |p| matches!(p, crate::store::Problem::MissingBlob { blob, .. } if *blob == opaque)
+            ),
+            "{problems:?}"
+        );
+        // A list naming a missing attestation blob is refused.
+        let mut other = list_of(&s, "m", &[&a]);
+        other.artifacts.push(ListArtifact {
+            manifest,
+            blobs: vec![opaque],
+        });
+        let err = s.create_list(&other).unwrap_err().to_string();
+        assert!(err.contains("attestation blob"), "{err}");
+        s.remove_list("l").unwrap();
+        s.gc().unwrap();
+        assert!(!s.has_blob(&statement) && !s.has_blob(&manifest));
+    }
+
+    #[test]
+    fn a_tagged_list_is_one_list_under_two_names() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let b = image(&s, b"cfg-b", &["localhost/b:latest"]);
+        let list = list_of(&s, "l", &[&a]);
+        s.create_list(&list).unwrap();
+        let tagged = s.tag_list("l", "t").unwrap();
+        assert_eq!(tagged.id, list.id);
+        // An edit through one name is an edit of both.
+        let mut edited = s.list("t").unwrap();
+        edited.instances.push(ListInstance {
+            manifest: b.manifest,
+            image: b.id,
+        });
+        edited.index = s.put_blob(b"{\"manifests\":[\"edited\"]}").unwrap();
+        s.update_list(&edited, &list.index).unwrap();
+        assert_eq!(s.list("l").unwrap().index, edited.index);
+        assert_eq!(s.list("l").unwrap().instances, edited.instances);
+        // Tagging with an image's name takes the name from the image.
+        s.tag_list("l", "localhost/b:latest").unwrap();
+        assert!(!s.name_index().unwrap().contains_key("localhost/b:latest"));
+        assert!(s.tag_list("nope", "x").unwrap_err().is_not_found());
+        // Removing one name keeps the others.
+        s.remove_list("t").unwrap();
+        assert_eq!(s.list("l").unwrap().id, list.id);
+    }
+
+    #[test]
+    fn a_replaced_list_leaves_its_other_names_alone() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &["localhost/img:latest"]);
+        let b = image(&s, b"cfg-b", &[]);
+        let first = list_of(&s, "l", &[&a]);
+        // Replacing an absent list creates it; an image's name moves to it.
+        let mut named = list_of(&s, "localhost/img:latest", &[&b]);
+        named.id = Digest::of(b"named");
+        s.replace_list(&named).unwrap();
+        assert!(!s.name_index().unwrap().contains_key("localhost/img:latest"));
+        s.create_list(&first).unwrap();
+        let mut again = list_of(&s, "l", &[&b]);
+        again.id = Digest::of(b"fresh");
+        // Alone under its ID: the old ID and creation time stay.
+        let stored = s.replace_list(&again).unwrap();
+        assert_eq!((stored.id, stored.instances[0].image), (first.id, b.id));
+        // Shared with a tag: the tag keeps the old list, the name gets a new ID.
+        s.tag_list("l", "t").unwrap();
+        let mut third = list_of(&s, "l", &[&a]);
+        third.id = Digest::of(b"third");
+        let stored = s.replace_list(&third).unwrap();
+        assert_eq!(stored.id, third.id);
+        assert_eq!(s.list("t").unwrap().instances[0].image, b.id);
+        assert_eq!(s.list("l").unwrap().instances[0].image, a.id);
     }
 
     #[test]

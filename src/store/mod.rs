@@ -30,6 +30,7 @@
 //! Concurrency: any number of threads and processes may use one root. The
 //! index writers ([`Store::put_image`], [`Store::tag`], [`Store::untag`],
 //! [`Store::remove_image`], [`Store::create_list`], [`Store::update_list`],
+//! [`Store::replace_list`], [`Store::tag_list`],
 //! [`Store::remove_list`], [`Store::cache_put`], [`Store::cache_get`] when it
 //! drops a stale entry, [`Store::record_compressed_blob`]) and
 //! [`Store::gc`]/[`Store::prune`]/[`Store::fsck`] take the store lock
@@ -61,7 +62,7 @@ pub use gc::{GcReport, PruneReport};
 pub use image::ImageRecord;
 pub use layer::{ChainId, CompressedBlob, LayerMeta, PreparedLayer};
 pub use lock::{Lease, LockGuard};
-pub use manifest_list::{ListInstance, ManifestList};
+pub use manifest_list::{ListArtifact, ListInstance, ManifestList};
 pub use roots::{default_root, default_runroot, Caller, ROOTLESS_UID_ENV};
 
 use crate::digest::Digest;
