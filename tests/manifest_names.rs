@@ -197,6 +197,11 @@ fn a_list_without_the_hosts_platform_says_what_it_has() {
     assert!(common::text(&out).contains("has no image for platform"));
     let out = sb.fails(&["inspect", "--type", "image", "foreign"]);
     assert!(common::text(&out).contains("has no image for platform"));
+    // from --platform takes the image the list has for that platform.
+    let platform = format!("linux/{}", other_arch());
+    let ctr = sb.ok(&["from", "--pull=never", "--platform", &platform, "foreign"]);
+    let c = json(&sb.ok(&["inspect", "--type", "container", ctr.trim()]));
+    assert_eq!(c["FromImageID"].as_str().unwrap(), image_id(&sb, &foreign));
     // Without --type, inspect falls back to the list itself, as buildah does.
     let shown = json(&sb.ok(&["inspect", "foreign"]));
     assert_eq!(

@@ -22,6 +22,10 @@ pub struct FromArgs {
     pub pull: Option<String>,
     #[command(flatten)]
     pub registry: super::pull::RegistryArgs,
+    /// The platform OS/ARCH[/VARIANT] to take from a manifest list, and to
+    /// pull (default: this host's).
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Print nothing but the container name.
     #[arg(short, long)]
     pub quiet: bool,
@@ -35,8 +39,8 @@ pub fn run(global: &GlobalOptions, args: FromArgs) -> anyhow::Result<i32> {
         .parse()
         .map_err(anyhow::Error::msg)?;
     let access = super::store_access::open(global)?;
+    let options = super::pull::pull_options(&args.registry, args.platform.as_deref())?;
     if !args.image.eq_ignore_ascii_case("scratch") {
-        let options = super::pull::pull_options(&args.registry, None)?;
         let lease = access.store.lease()?;
         let printer = crate::registry::pull::stderr_printer(args.quiet);
         crate::registry::pull_with_policy(
@@ -49,7 +53,12 @@ pub fn run(global: &GlobalOptions, args: FromArgs) -> anyhow::Result<i32> {
         )
         .with_context(|| format!("finding the image {:?}", args.image))?;
     }
-    let wc = WorkingContainer::create(&access.store, &args.image, args.name.as_deref())?;
+    let wc = WorkingContainer::create_for(
+        &access.store,
+        &args.image,
+        args.name.as_deref(),
+        &options.platform,
+    )?;
     println!("{}", wc.name());
     Ok(0)
 }

@@ -196,6 +196,8 @@ fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec
         }
     }
     list_rows(store, filters, no_trunc, now, &mut out)?;
+    // Newest first, lists among the images (stable: the store's order for ties).
+    out.sort_by(|a, b| b.created.cmp(&a.created));
     Ok(out)
 }
 
@@ -274,22 +276,27 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let repo_width = rows
-        .iter()
-        .map(|r| r.repository.len())
-        .max()
-        .unwrap_or(0)
-        .max(10);
-    let id_width = if args.no_trunc { 71 } else { 12 };
+    // Columns as wide as their widest cell, as buildah's tabwriter makes them.
+    let width = |cell: fn(&ImageRow) -> &str, header: &str| {
+        rows.iter()
+            .map(|r| cell(r).len())
+            .chain(std::iter::once(header.len()))
+            .max()
+            .unwrap_or(0)
+    };
+    let repo_width = width(|r| &r.repository, "REPOSITORY");
+    let tag_width = width(|r| &r.tag, "TAG");
+    let id_width = width(|r| &r.id, "IMAGE ID");
+    let created_width = width(|r| &r.created_since, "CREATED");
     writeln!(
         out,
-        "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  SIZE",
+        "{:<repo_width$}  {:<tag_width$}  {:<id_width$}  {:<created_width$}  SIZE",
         "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
     )?;
     for r in &rows {
         writeln!(
             out,
-            "{:<repo_width$}  {:<8}  {:<id_width$}  {:<18}  {}",
+            "{:<repo_width$}  {:<tag_width$}  {:<id_width$}  {:<created_width$}  {}",
             r.repository, r.tag, r.id, r.created_since, r.size
         )?;
     }

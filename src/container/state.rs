@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::container::error::{ContainerError, Result};
 use crate::digest::Digest;
-use crate::image::lookup::lookup_image;
+use crate::image::lookup::lookup_image_for;
 use crate::image::{Image, ImageConfigBuilder, Platform};
 use crate::store::{ChainId, Container, Store, StoreError};
 
@@ -39,10 +39,21 @@ impl WorkingContainer {
     /// `rbuild from IMAGE|scratch [--name NAME]`: creates the container
     /// (named `IMAGE-working-container`, then `-1`, `-2`, … when taken).
     pub fn create(store: &Store, image: &str, name: Option<&str>) -> Result<WorkingContainer> {
+        Self::create_for(store, image, name, &Platform::host())
+    }
+
+    /// [`WorkingContainer::create`] from `platform`'s image when `image`
+    /// names a manifest list (`from --platform`).
+    pub fn create_for(
+        store: &Store,
+        image: &str,
+        name: Option<&str>,
+        platform: &Platform,
+    ) -> Result<WorkingContainer> {
         let (record, config) = if image.eq_ignore_ascii_case("scratch") {
             (None, Image::default())
         } else {
-            let rec = lookup_image(store, image).map_err(|e| match e {
+            let rec = lookup_image_for(store, image, platform).map_err(|e| match e {
                 StoreError::ImageNotFound(_) => ContainerError::Invalid(format!(
                     "image {image:?} is not in the store; import it with `rbuild import ROOTFS.tar {image}` or pull it first"
                 )),
@@ -57,7 +68,7 @@ impl WorkingContainer {
         };
         let mut builder = match &record {
             Some(_) => ImageConfigBuilder::from_base(config),
-            None => ImageConfigBuilder::scratch(Platform::host()),
+            None => ImageConfigBuilder::scratch(platform.clone()),
         };
         // The history and diff IDs stay: the container's layers are the image's.
         builder.set_created(crate::image::Timestamp::now());
