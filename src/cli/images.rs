@@ -197,7 +197,7 @@ fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec
     }
     list_rows(store, filters, no_trunc, now, &mut out)?;
     // Newest first, lists among the images (stable: the store's order for ties).
-    out.sort_by(|a, b| b.created.cmp(&a.created));
+    out.sort_by_key(|r| std::cmp::Reverse(r.created));
     Ok(out)
 }
 
