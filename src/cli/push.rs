@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use super::GlobalOptions;
 use crate::image::from_store::StoreImage;
-use crate::image::lookup::lookup_image;
+use crate::image::lookup::Found;
 use crate::image::manifest::ManifestFormat;
 use crate::image::{export_with_progress, Compression, Destination, ExportEvent, ExportOptions};
 
@@ -43,27 +43,30 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| format!("docker://{}", args.image));
     let access = super::store_access::open(global)?;
     let store = &access.store;
-    // A manifest list pushes every platform image, then its index.
-    if let Ok(list) = crate::registry::manifest_list::lookup_list(store, &args.image) {
-        let request = super::manifest_push::ListPush {
-            destination: dest_text,
-            all: true,
-            compression_format: args.compression_format.clone(),
-            format: args.format.clone(),
-            digestfile: args.digestfile.clone(),
-            quiet: args.quiet,
-            registry: args.registry.clone(),
-        };
-        super::manifest_push::push(store, &list, &request)?;
-        return Ok(0);
-    }
+    // The name resolves as in every other command; a manifest list pushes
+    // every platform image, then its index.
+    let rec = match crate::image::lookup::lookup(store, &args.image)? {
+        Found::Image(rec) => rec,
+        Found::List(list) => {
+            let request = super::manifest_push::ListPush {
+                destination: dest_text,
+                all: true,
+                compression_format: args.compression_format.clone(),
+                format: args.format.clone(),
+                digestfile: args.digestfile.clone(),
+                quiet: args.quiet,
+                registry: args.registry.clone(),
+            };
+            super::manifest_push::push(store, &list, &request)?;
+            return Ok(0);
+        }
+    };
     if let Some(name) = registry_destination(&dest_text) {
-        return super::push_registry::run(store, &args, &name);
+        return super::push_registry::run(store, &args, &rec, &name);
     }
     let destination: Destination = dest_text
         .parse()
         .with_context(|| format!("destination {dest_text:?}"))?;
-    let rec = lookup_image(store, &args.image)?;
     let _lease = {
         let lease = store.lease()?;
         lease.protect_image(&rec.id)?;

@@ -4,22 +4,21 @@ use anyhow::Context;
 
 use super::push::PushArgs;
 use crate::image::from_store::StoreImage;
-use crate::image::lookup::lookup_image;
 use crate::image::manifest::{ImageManifest, ManifestFormat};
 use crate::image::Compression;
 use crate::reference::{normalize_docker, Reference};
 use crate::registry::progress::BlobBars;
 use crate::registry::{push, PushEvent, PushOptions};
-use crate::store::Store;
+use crate::store::{ImageRecord, Store};
 
-pub fn run(store: &Store, args: &PushArgs, name: &str) -> anyhow::Result<i32> {
+/// Pushes the image `rec` (what `args.image` resolved to) to `docker://name`.
+pub fn run(store: &Store, args: &PushArgs, rec: &ImageRecord, name: &str) -> anyhow::Result<i32> {
     let destination =
         normalize_docker(name).with_context(|| format!("destination docker://{name}"))?;
     let registry_opts = args.registry.options()?;
-    let rec = lookup_image(store, &args.image)?;
     let lease = store.lease()?;
     lease.protect_image(&rec.id)?;
-    let source = StoreImage::open(store, &rec)?;
+    let source = StoreImage::open(store, rec)?;
     let stored = ImageManifest::from_json(&store.read_blob(&rec.manifest)?).ok();
     let format = match args.format.as_deref() {
         Some("docker") | Some("v2s2") => ManifestFormat::Docker,

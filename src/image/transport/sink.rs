@@ -385,10 +385,11 @@ impl TarSink {
     /// Two zero blocks; returns the file for the caller to rename.
     ///
     /// No fsync, as containers/image and docker write their archives: the
-    /// archive is a copy of what the store holds durably, and syncing a
-    /// GiB-sized one would double the disk writes of an export. The temp
-    /// file and rename still keep a killed export from leaving a partial
-    /// archive under the final name.
+    /// archive is a copy of what the store holds durably, and waiting for a
+    /// GiB-sized one to reach the disk would add seconds to every export.
+    /// The temp file and rename keep a killed export from leaving a partial
+    /// archive under the final name; after a power cut the archive may be
+    /// short (export it again), the store is intact.
     pub fn finish(mut self) -> Result<File, ExportError> {
         let path = self.path.clone();
         self.file
