@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use crate::build::error::StepError;
 use crate::build::executor::Executor;
 use crate::build::plan::find_stage;
+use crate::build::process_spec::process_spec;
 use crate::build::request::{NetworkMode, SecretSource};
 use crate::build::stage::StageState;
 use crate::build::step::{StepResult, View};
-use crate::build::userdb::resolve_user;
 use crate::containerfile::{Command, MountType, Run, RunMount};
 use crate::image::created_by;
 use crate::image::lookup::lookup_image;
@@ -169,27 +169,7 @@ impl Executor<'_> {
         });
         let ctx = self.layer_context();
         let result = ctx.run_step(state, key, &created_by, |merged: &Path| {
-            let rootfs = Rootfs::new(merged.to_path_buf());
-            let user = resolve_user(
-                &rootfs,
-                if user_spec.is_empty() {
-                    "0"
-                } else {
-                    &user_spec
-                },
-            )?;
-            if !env.iter().any(|(k, _)| k == "HOME") {
-                env.push(("HOME".to_string(), user.home.display().to_string()));
-            }
-            if rootfs.metadata(&workdir)?.is_none() {
-                rootfs.create_dir_all(&workdir, Default::default())?;
-            }
-            let mut spec = RunSpec::new(merged, argv);
-            spec.env = env;
-            spec.cwd = workdir;
-            spec.uid = user.uid;
-            spec.gid = user.gid;
-            spec.additional_gids = user.supplementary_gids;
+            let mut spec = process_spec::<StepError>(merged, argv, env, &user_spec, &workdir)?;
             spec.network = network;
             spec.mounts = sandbox_mounts;
             spec.hostname = hostname;

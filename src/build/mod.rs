@@ -21,6 +21,7 @@ pub mod glob;
 pub mod ignore;
 pub mod output;
 pub mod plan;
+pub mod process_spec;
 pub mod squash;
 pub mod stage;
 pub mod step;

@@ -4,13 +4,12 @@
 
 use std::path::Path;
 
-use crate::build::userdb::resolve_user;
+use crate::build::process_spec::process_spec;
 use crate::container::error::{ContainerError, Result};
 use crate::container::mounts::View;
 use crate::container::pty::Terminal;
 use crate::container::state::WorkingContainer;
-use crate::layer::rootfs::Rootfs;
-use crate::sandbox::{MountKind, Network, RunSpec, SandboxMount};
+use crate::sandbox::{MountKind, Network, SandboxMount};
 use crate::store::Store;
 
 /// What `run` was asked for beyond the container's config.
@@ -113,27 +112,13 @@ pub fn run(store: &Store, runroot: &Path, wc: &WorkingContainer, opts: RunOption
 
     let view = View::open(store, runroot, wc)?;
     let result = (|| {
-        let rootfs = Rootfs::new(view.root().to_path_buf());
-        let user = resolve_user(
-            &rootfs,
-            if user_spec.is_empty() {
-                "0"
-            } else {
-                &user_spec
-            },
+        let mut spec = process_spec::<ContainerError>(
+            view.root(),
+            opts.argv.clone(),
+            env.clone(),
+            &user_spec,
+            &workdir,
         )?;
-        if !env.iter().any(|(k, _)| k == "HOME") {
-            env.push(("HOME".to_string(), user.home.display().to_string()));
-        }
-        if rootfs.metadata(&workdir)?.is_none() {
-            rootfs.create_dir_all(&workdir, Default::default())?;
-        }
-        let mut spec = RunSpec::new(view.root(), opts.argv.clone());
-        spec.env = env.clone();
-        spec.cwd = workdir.clone();
-        spec.uid = user.uid;
-        spec.gid = user.gid;
-        spec.additional_gids = user.supplementary_gids;
         spec.network = opts.network;
         spec.mounts = opts.mounts;
         spec.hostname = wc.name().chars().take(64).collect();
