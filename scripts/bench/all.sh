@@ -2,7 +2,7 @@
 # Runs every benchmark in turn and keeps their tables in one file. Before each script it waits
 # (up to WAIT_LOAD seconds, default 120) for the 1-minute load average to drop under MAX_LOAD
 # (default 1.5) and prints the load it started at, since figures from a busy machine mislead.
-# Usage (as root): scripts/bench/all.sh [SCRIPT...]    (default: all four)
+# Usage (as root): scripts/bench/all.sh [SCRIPT...]    (default: all five)
 #   env: OUT=FILE (default /var/tmp/rbuild-bench-results-DATE.txt), plus each script's own.
 set -euo pipefail
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -10,7 +10,7 @@ MAX_LOAD=${MAX_LOAD:-1.5}
 WAIT_LOAD=${WAIT_LOAD:-120}
 OUT=${OUT:-/var/tmp/rbuild-bench-results-$(date -u +%Y%m%dT%H%M%SZ).txt}
 scripts=("$@")
-[ ${#scripts[@]} -gt 0 ] || scripts=(ten-step.sh run-1g.sh touch-on-big-base.sh copy-40k.sh)
+[ ${#scripts[@]} -gt 0 ] || scripts=(ten-step.sh run-1g.sh touch-on-big-base.sh copy-40k.sh rootless.sh)
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 below() { awk -v a="$(load1)" -v b="$MAX_LOAD" 'BEGIN { exit !(a < b) }'; }
