@@ -15,7 +15,8 @@ source "$(dirname "$0")/lib.sh"
 DD_MB=${DD_MB:-200}
 SIZE_MB=${SIZE_MB:-1024}
 USER_NAME=${BENCH_USER:-rbtest}
-BUILDKIT=no # shellcheck disable=SC2034 # read by bench_init in lib.sh
+# shellcheck disable=SC2034 # read by bench_init in lib.sh
+BUILDKIT=no
 bench_init
 id "$USER_NAME" >/dev/null 2>&1 || die "no user $USER_NAME: useradd -m $USER_NAME, and give it a subuid/subgid range"
 grep -q "^$USER_NAME:" /etc/subuid || die "$USER_NAME has no range in /etc/subuid"
