@@ -212,19 +212,83 @@ fn put_index(store: &Store, bytes: &[u8]) -> Result<(Digest, Lease)> {
     Ok((digest, lease))
 }
 
-/// Creates an empty OCI index named `name` (already normalised).
-pub fn create(store: &Store, name: &str) -> Result<ManifestList> {
-    let (index, _lease) = put_index(store, &ListDocument::new(ListKind::Oci).to_json())?;
+/// Creates list `name` (already normalised) as an OCI index of `images`,
+/// in one store write: a failure leaves no list behind.
+pub fn create(store: &Store, name: &str, images: &[ImageRecord]) -> Result<ManifestList> {
+    let mut doc = ListDocument::new(ListKind::Oci);
+    let mut instances: Vec<ListInstance> = Vec::new();
+    for image in images {
+        let entry = entry_for(store, image, &AddOptions::default())?;
+        instances.retain(|i| i.manifest != entry.digest);
+        instances.push(ListInstance {
+            manifest: entry.digest,
+            image: image.id,
+        });
+        match doc.entries.iter_mut().find(|e| e.digest == entry.digest) {
+            Some(old) => *old = entry,
+            None => doc.entries.push(entry),
+        }
+    }
+    let (index, _lease) = put_index(store, &doc.to_json())?;
     let list = ManifestList {
         name: name.to_string(),
         id: new_list_id(name),
         index,
-        instances: Vec::new(),
+        instances,
         artifacts: Vec::new(),
         created: now_rfc3339(),
     };
     store.create_list(&list)?;
     Ok(list)
+}
+
+/// How often an edit that lost a race with another edit is applied again
+/// to the list as that one left it.
+const EDIT_ATTEMPTS: u32 = 100;
+
+/// Applies `edit` to the list's document and record and stores the result.
+/// When another command changed the list meanwhile (`ListChanged`), the
+/// list is read again and the edit applied again, so parallel `manifest
+/// add` and `bud --manifest` runs all land; a list removed or recreated
+/// meanwhile is an error.
+fn edit_list<T>(
+    store: &Store,
+    list: &ManifestList,
+    mut edit: impl FnMut(&mut ListDocument, &mut ManifestList) -> Result<T>,
+) -> Result<(ManifestList, T)> {
+    let mut current = list.clone();
+    let mut attempt = 0;
+    loop {
+        let mut doc = read_document(store, &current)?;
+        let mut updated = current.clone();
+        let out = edit(&mut doc, &mut updated)?;
+        let (index, _lease) = put_index(store, &doc.to_json())?;
+        updated.index = index;
+        match store.update_list(&updated, &current.index) {
+            Ok(()) => return Ok((updated, out)),
+            Err(StoreError::ListChanged(_)) if attempt + 1 < EDIT_ATTEMPTS => {
+                attempt += 1;
+                backoff(attempt);
+                current = store.list(&list.name)?;
+                if current.id != list.id {
+                    return Err(StoreError::ListNotFound(list.name.clone()).into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A short pause that grows with `attempt` and differs between processes,
+/// so racing editors stop colliding.
+fn backoff(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let spread = u64::from(attempt.min(20)) * 2 + 1;
+    let jitter = u64::from(nanos ^ std::process::id()) % spread;
+    std::thread::sleep(std::time::Duration::from_millis(1 + jitter));
 }
 
 fn now_rfc3339() -> String {
@@ -278,7 +342,8 @@ fn entry_for(store: &Store, image: &ImageRecord, opts: &AddOptions) -> Result<De
 }
 
 /// Adds `image` to `list` (replacing an entry for the same manifest, as
-/// buildah does) and stores the new index. Returns the list and the
+/// buildah does) and stores the new index, applying the edit again when
+/// another command changed the list meanwhile. Returns the list and the
 /// manifest digest the entry lists.
 pub fn add(
     store: &Store,
@@ -286,42 +351,38 @@ pub fn add(
     image: &ImageRecord,
     opts: &AddOptions,
 ) -> Result<(ManifestList, Digest)> {
-    let mut doc = read_document(store, list)?;
     let entry = entry_for(store, image, opts)?;
     let digest = entry.digest;
-    match doc.entries.iter_mut().find(|e| e.digest == digest) {
-        Some(old) => *old = entry,
-        None => doc.entries.push(entry),
-    }
-    let mut updated = list.clone();
-    updated.instances.retain(|i| i.manifest != digest);
-    updated.instances.push(ListInstance {
-        manifest: digest,
-        image: image.id,
-    });
-    let (index, _lease) = put_index(store, &doc.to_json())?;
-    updated.index = index;
-    store.update_list(&updated, &list.index)?;
-    Ok((updated, digest))
+    edit_list(store, list, |doc, updated| {
+        match doc.entries.iter_mut().find(|e| e.digest == digest) {
+            Some(old) => *old = entry.clone(),
+            None => doc.entries.push(entry.clone()),
+        }
+        updated.instances.retain(|i| i.manifest != digest);
+        updated.instances.push(ListInstance {
+            manifest: digest,
+            image: image.id,
+        });
+        Ok(digest)
+    })
 }
 
-/// Removes the entry with manifest digest `digest` from `list`.
+/// Removes the entry with manifest digest `digest` from `list` (applied
+/// again to the list as it is when another command changed it meanwhile).
 pub fn remove(store: &Store, list: &ManifestList, digest: &Digest) -> Result<ManifestList> {
-    let mut doc = read_document(store, list)?;
-    let before = doc.entries.len();
-    doc.entries.retain(|e| e.digest != *digest);
-    if doc.entries.len() == before {
-        return Err(RegistryError::Config(format!(
-            "manifest list {:?} has no entry {digest}; `rbuild manifest inspect {}` shows its entries",
-            list.name, list.name
-        )));
-    }
-    let mut updated = list.clone();
-    updated.instances.retain(|i| i.manifest != *digest);
-    updated.artifacts.retain(|a| a.manifest != *digest);
-    let (index, _lease) = put_index(store, &doc.to_json())?;
-    updated.index = index;
-    store.update_list(&updated, &list.index)?;
+    let (updated, ()) = edit_list(store, list, |doc, updated| {
+        let before = doc.entries.len();
+        doc.entries.retain(|e| e.digest != *digest);
+        if doc.entries.len() == before {
+            return Err(RegistryError::Config(format!(
+                "manifest list {:?} has no entry {digest}; `rbuild manifest inspect {}` shows its entries",
+                updated.name, updated.name
+            )));
+        }
+        updated.instances.retain(|i| i.manifest != *digest);
+        updated.artifacts.retain(|a| a.manifest != *digest);
+        Ok(())
+    })?;
     Ok(updated)
 }
 
