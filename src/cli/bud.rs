@@ -253,9 +253,7 @@ fn add_to_list(
             match manifest_list::create(store, &name, std::slice::from_ref(&rec)) {
                 Ok(_) => return Ok(()),
                 Err(RegistryError::Store(StoreError::ListExists(_))) => store.list(&name)?,
-                Err(e) => {
-                    return Err(e).with_context(|| format!("creating manifest list {name}"))
-                }
+                Err(e) => return Err(e).with_context(|| format!("creating manifest list {name}")),
             }
         }
         Err(e) => return Err(e.into()),

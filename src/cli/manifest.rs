@@ -226,7 +226,7 @@ fn inspect(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
             return Err(e).with_context(|| format!("inspecting {}", args.list))
         }
         Err(e) => bail!(
-            "{}: no manifest list of that name in local storage (`rbuild images` lists them), and reading it from a registry failed: {e}",
+            "{}: no manifest list of that name in local storage (`rbuild manifest create` makes one, `rbuild images` lists them), and reading it from a registry failed: {e}",
             args.list
         ),
     };
