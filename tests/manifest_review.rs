@@ -405,3 +405,37 @@ fn rootless_parallel_manifest_adds_all_land() {
         Some(1)
     );
 }
+
+#[test]
+fn manifest_inspect_of_a_registry_reference_uses_the_credentials() {
+    let reg = Registry::start(RegistryConfig {
+        htpasswd: Some(("carol".into(), "pw".into())),
+        ..RegistryConfig::default()
+    });
+    let host = reg.host();
+    let sb = Sandbox::new(Runner::Root);
+    labelled_images(&sb, 2);
+    sb.ok(&["manifest", "create", "both", "img-0", "img-1"]);
+    let remote = format!("docker://{host}/review/private:1");
+    sb.ok(&[
+        "manifest", "push", INSECURE, "--creds", "carol:pw", "both", &remote,
+    ]);
+    sb.fails(&["manifest", "inspect", INSECURE, &remote]);
+    let authfile = sb.write(
+        "auth.json",
+        format!(
+            r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
+            "Y2Fyb2w6cHc=" // carol:pw
+        ),
+    );
+    for creds in [
+        vec!["--creds", "carol:pw"],
+        vec!["--authfile", authfile.to_str().unwrap()],
+    ] {
+        let mut args = vec!["manifest", "inspect", INSECURE];
+        args.extend(creds);
+        args.push(&remote);
+        let text = sb.ok(&args);
+        assert_eq!(json(&text)["manifests"].as_array().unwrap().len(), 2);
+    }
+}

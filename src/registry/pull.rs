@@ -499,9 +499,11 @@ fn pull_all_from(
             opts,
             progress,
         )?;
+        // The unnamed instance image was protected in the lease before
+        // its record was written (`write_image`), so a `prune` racing with
+        // this pull cannot take it before the list names it.
         let manifest = store.put_blob(&bytes)?;
         lease.protect_blob(&manifest)?;
-        lease.protect_image(&record.id)?;
         instances.push(crate::store::ListInstance {
             manifest,
             image: record.id,
