@@ -256,7 +256,16 @@ fn edit_list<T>(
     list: &ManifestList,
     mut edit: impl FnMut(&mut ListDocument, &mut ManifestList) -> Result<T>,
 ) -> Result<(ManifestList, T)> {
-    let mut current = list.clone();
+    // Always from the list as stored: `list` only says which list (name
+    // and ID), so an edit made from a stale copy still sees every entry.
+    let stored = |store: &Store| -> Result<ManifestList> {
+        match store.list(&list.name) {
+            Ok(current) if current.id == list.id => Ok(current),
+            Ok(_) => Err(StoreError::ListNotFound(list.name.clone()).into()),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let mut current = stored(store)?;
     let mut attempt = 0;
     loop {
         let mut doc = read_document(store, &current)?;
@@ -269,10 +278,7 @@ fn edit_list<T>(
             Err(StoreError::ListChanged(_)) if attempt + 1 < EDIT_ATTEMPTS => {
                 attempt += 1;
                 backoff(attempt);
-                current = store.list(&list.name)?;
-                if current.id != list.id {
-                    return Err(StoreError::ListNotFound(list.name.clone()).into());
-                }
+                current = stored(store)?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -418,6 +424,73 @@ mod tests {
     use super::*;
 
     const DOCKER_LIST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":528,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"architecture":"arm","os":"linux","variant":"v7"}}]}"#;
+
+    fn image(store: &Store, lease: &Lease, arch: &str) -> ImageRecord {
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        crate::build::write_image(
+            store,
+            lease,
+            config.as_bytes(),
+            &[],
+            ManifestFormat::Oci,
+            &Default::default(),
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_edit_from_a_stale_list_is_applied_to_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lease = store.lease().unwrap();
+        let (amd, arm, s390) = (
+            image(&store, &lease, "amd64"),
+            image(&store, &lease, "arm64"),
+            image(&store, &lease, "s390x"),
+        );
+        let list = create(&store, "localhost/l:latest", std::slice::from_ref(&amd)).unwrap();
+        // Two editors that read the list before either wrote.
+        add(&store, &list, &arm, &AddOptions::default()).unwrap();
+        let (after, _) = add(&store, &list, &s390, &AddOptions::default()).unwrap();
+        let doc = read_document(&store, &after).unwrap();
+        assert_eq!(doc.entries.len(), 3);
+        assert_eq!(after.instances.len(), 3);
+        assert_eq!(store.list("localhost/l:latest").unwrap(), after);
+        // A stale remove lands too, and removing what is gone is an error.
+        remove(&store, &list, &arm.manifest).unwrap();
+        assert_eq!(store.list("localhost/l:latest").unwrap().instances.len(), 2);
+        let err = remove(&store, &list, &arm.manifest)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no entry"), "{err}");
+        // A list removed and made again meanwhile is not edited.
+        store.remove_list("localhost/l:latest").unwrap();
+        create(&store, "localhost/l:latest", &[]).unwrap();
+        let err = add(&store, &after, &arm, &AddOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("localhost/l:latest"), "{err}");
+        assert!(store
+            .list("localhost/l:latest")
+            .unwrap()
+            .instances
+            .is_empty());
+    }
+
+    #[test]
+    fn create_with_images_is_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lease = store.lease().unwrap();
+        let amd = image(&store, &lease, "amd64");
+        let mut broken = image(&store, &lease, "arm64");
+        broken.manifest = Digest::of(b"no such manifest");
+        assert!(create(&store, "localhost/c:latest", &[amd.clone(), broken]).is_err());
+        assert!(store.list("localhost/c:latest").unwrap_err().is_not_found());
+        let list = create(&store, "localhost/c:latest", &[amd.clone(), amd]).unwrap();
+        assert_eq!(list.instances.len(), 1, "the same image twice is one entry");
+    }
 
     #[test]
     fn a_docker_list_round_trips_byte_for_byte() {
