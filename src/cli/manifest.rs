@@ -1,5 +1,8 @@
 //! `rbuild manifest create|add|remove|inspect|rm|push`: manifest lists
-//! (multi-platform images), with buildah's command set and output.
+//! (multi-platform images), with buildah's command set and output. A list
+//! is named by name or ID prefix; `inspect` reads a registry reference when
+//! no local list has the name (always for `docker://`); `rm` removes only
+//! the list, leaving its images and blobs for `prune`, as buildah does.
 
 use std::collections::BTreeMap;
 
