@@ -31,6 +31,10 @@ use crate::store::{ImageRecord, Lease, Store};
 pub struct BuildOutcome {
     pub image_id: Digest,
     pub names: Vec<String>,
+    /// The build's lease, which protects the image (unnamed with
+    /// `--manifest`) from a concurrent `prune` until the caller has done
+    /// with it (added it to a list); dropping it ends the protection.
+    pub lease: Lease,
 }
 
 /// Everything shared by the stages of one build.
@@ -538,6 +542,7 @@ impl Executor<'_> {
         Ok(BuildOutcome {
             image_id: record.id,
             names,
+            lease: self.lease.clone(),
         })
     }
 }
@@ -555,6 +560,9 @@ pub fn write_image(
 ) -> Result<ImageRecord, crate::store::StoreError> {
     let id = store.put_blob(config_bytes)?;
     lease.protect_blob(&id)?;
+    // Before the record exists: an image without names (a list instance,
+    // a `bud --manifest` result) is what `prune` removes.
+    lease.protect_image(&id)?;
     let mut descriptors = Vec::new();
     let mut size = 0;
     let layer_type = format

@@ -223,33 +223,41 @@ pub fn run(global: &GlobalOptions, args: BudArgs) -> anyhow::Result<i32> {
     let access = super::store_access::open(global)?;
     let manifest = args.manifest.clone();
     let request = args.request()?;
+    // The outcome holds the build's lease, which protects the image until
+    // it is in the list.
     let outcome = crate::build::build(&access.store, &access.runroot, &request)?;
     if let Some(list) = manifest {
         add_to_list(&access.store, &list, &outcome.image_id)?;
     }
+    drop(outcome);
     Ok(0)
 }
 
 /// `--manifest LIST`: adds the built image to LIST, creating it if absent.
+/// Parallel builds into one list (one per platform, as CI runs them) all
+/// land: a create that lost the race adds to the winner's list, and an add
+/// that raced with another is applied again.
 fn add_to_list(
     store: &crate::store::Store,
     list: &str,
     image: &crate::digest::Digest,
 ) -> anyhow::Result<()> {
-    use crate::registry::manifest_list;
-    let lease = store.lease()?;
-    lease.protect_image(image)?;
+    use crate::registry::{manifest_list, RegistryError};
+    use crate::store::StoreError;
+    let rec = store.image(image)?;
     let existing = match manifest_list::lookup_list(store, list) {
         Ok(l) => l,
         Err(e) if e.is_not_found() => {
             let name = crate::image::lookup::local_name(list)
                 .with_context(|| format!("--manifest {list:?}"))?;
-            manifest_list::create(store, &name)
-                .with_context(|| format!("creating manifest list {name}"))?
+            match manifest_list::create(store, &name, std::slice::from_ref(&rec)) {
+                Ok(_) => return Ok(()),
+                Err(RegistryError::Store(StoreError::ListExists(_))) => store.list(&name)?,
+                Err(e) => return Err(e).with_context(|| format!("creating manifest list {name}")),
+            }
         }
         Err(e) => return Err(e.into()),
     };
-    let rec = store.image(image)?;
     manifest_list::add(store, &existing, &rec, &Default::default())
         .with_context(|| format!("adding the image to manifest list {}", existing.name))?;
     Ok(())

@@ -17,7 +17,7 @@ use crate::image::Image;
 use crate::registry::manifest_list::read_document;
 use crate::store::StoreError;
 
-use super::manifest::find_list;
+use crate::image::lookup::lookup_list;
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
@@ -40,7 +40,7 @@ pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
         return inspect_container(store, &access.runroot, &args);
     }
     if kind == Some("manifest") {
-        return inspect_list(store, &find_list(store, &args.name)?, &args);
+        return inspect_list(store, &lookup_list(store, &args.name)?, &args);
     }
     let rec = match lookup_image(store, &args.name) {
         Ok(r) => r,

@@ -1,5 +1,8 @@
 //! `rbuild manifest create|add|remove|inspect|rm|push`: manifest lists
-//! (multi-platform images), with buildah's command set and output.
+//! (multi-platform images), with buildah's command set and output. A list
+//! is named by name or ID prefix; `inspect` reads a registry reference when
+//! no local list has the name (always for `docker://`); `rm` removes only
+//! the list, leaving its images and blobs for `prune`, as buildah does.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +11,9 @@ use anyhow::{bail, Context};
 use super::GlobalOptions;
 use crate::digest::Digest;
 use crate::image::lookup::{local_name, lookup_image};
-use crate::registry::manifest_list::{self, lookup_list, AddOptions};
-use crate::store::Store;
+use crate::registry::manifest_list::{self, lookup_list, AddOptions, ListDocument};
+use crate::registry::RegistryError;
+use crate::store::{ManifestList, Store, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct ManifestArgs {
@@ -30,7 +34,7 @@ pub enum ManifestCommand {
     /// Remove manifest lists (their images stay).
     Rm(RmArgs),
     /// Exit 0 when the manifest list exists, 1 when it does not.
-    Exists(InspectArgs),
+    Exists(ExistsArgs),
     /// Push a manifest list and its images (docker://, oci:, oci-archive:).
     Push(super::manifest_push::ManifestPushArgs),
 }
@@ -82,6 +86,15 @@ pub struct RemoveArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
+    /// The list (name or ID); with no local list of that name, or with
+    /// `docker://`, the manifest or index in its registry.
+    pub list: String,
+    #[command(flatten)]
+    pub registry: super::pull::RegistryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExistsArgs {
     /// The list (name or ID).
     pub list: String,
 }
@@ -111,27 +124,13 @@ pub fn run(global: &GlobalOptions, args: ManifestArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// The list a user names: by name (normalised as buildah does) or ID.
-pub(super) fn find_list(
-    store: &Store,
-    name_or_id: &str,
-) -> anyhow::Result<crate::store::ManifestList> {
-    match lookup_list(store, name_or_id) {
-        Ok(l) => Ok(l),
-        Err(e) if e.is_not_found() => {
-            let bare = name_or_id.trim_start_matches("sha256:");
-            let by_id: Vec<_> = store
-                .lists()?
-                .into_iter()
-                .filter(|l| bare.len() >= 3 && l.id.hex().starts_with(bare))
-                .collect();
-            match <[_; 1]>::try_from(by_id) {
-                Ok([one]) => Ok(one),
-                Err(_) => Err(e.into()),
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
+/// Removes list `list` (this name of it; its images stay for `prune`, as
+/// buildah leaves them) and prints what buildah prints.
+pub(super) fn remove_list(store: &Store, list: &ManifestList) -> anyhow::Result<()> {
+    store.remove_list(&list.name)?;
+    println!("untagged: {}", list.name);
+    println!("{}", list.id.hex());
+    Ok(())
 }
 
 fn parse_annotations(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -146,34 +145,42 @@ fn parse_annotations(items: &[String]) -> anyhow::Result<BTreeMap<String, String
 
 fn create(store: &Store, args: CreateArgs) -> anyhow::Result<i32> {
     let name = local_name(&args.list).with_context(|| format!("list name {:?}", args.list))?;
-    let mut list = match manifest_list::create(store, &name) {
+    // Every image first: a name that does not resolve leaves no list behind.
+    let images = args
+        .images
+        .iter()
+        .map(|image| {
+            lookup_image(store, image)
+                .with_context(|| format!("image {image:?} for manifest list {name}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let list = match manifest_list::create(store, &name, &images) {
         Ok(l) => l,
-        Err(crate::registry::RegistryError::Store(crate::store::StoreError::ListExists(_)))
-            if args.amend =>
-        {
-            store.list(&name)?
+        Err(RegistryError::Store(StoreError::ListExists(_))) if args.amend => {
+            let mut list = store.list(&name)?;
+            for (rec, image) in images.iter().zip(&args.images) {
+                list = manifest_list::add(store, &list, rec, &AddOptions::default())
+                    .with_context(|| format!("adding {image} to {name}"))?
+                    .0;
+            }
+            list
         }
         Err(e) => return Err(e).with_context(|| format!("creating manifest list {name}")),
     };
-    for image in &args.images {
-        let rec = lookup_image(store, image)?;
-        list = manifest_list::add(store, &list, &rec, &AddOptions::default())
-            .with_context(|| format!("adding {image} to {name}"))?
-            .0;
-    }
     println!("{}", list.id.hex());
     Ok(0)
 }
 
 fn add(store: &Store, args: AddArgs) -> anyhow::Result<i32> {
-    let list = find_list(store, &args.list)?;
+    let list = lookup_list(store, &args.list)?;
     if args.image.contains("://") {
         bail!(
             "{}: only images in local storage can be added; pull it first (rbuild pull)",
             args.image
         );
     }
-    let rec = lookup_image(store, &args.image)?;
+    let rec = lookup_image(store, &args.image)
+        .with_context(|| format!("image {:?} for manifest list {}", args.image, list.name))?;
     let opts = AddOptions {
         os: args.os,
         arch: args.arch,
@@ -189,7 +196,7 @@ fn add(store: &Store, args: AddArgs) -> anyhow::Result<i32> {
 }
 
 fn remove(store: &Store, args: RemoveArgs) -> anyhow::Result<i32> {
-    let list = find_list(store, &args.list)?;
+    let list = lookup_list(store, &args.list)?;
     let digest: Digest = args
         .digest
         .parse()
@@ -199,28 +206,127 @@ fn remove(store: &Store, args: RemoveArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// A local list's index; else (and always for `docker://REF`) the manifest
+/// or index REF names in its registry, as buildah's `manifest inspect` does.
 fn inspect(store: &Store, args: InspectArgs) -> anyhow::Result<i32> {
-    let list = find_list(store, &args.list)?;
-    let doc = manifest_list::read_document(store, &list)?;
-    println!("{}", String::from_utf8_lossy(&doc.to_pretty_json()));
+    let remote = match args.list.strip_prefix("docker://") {
+        Some(reference) => reference,
+        None => match lookup_list(store, &args.list) {
+            Ok(list) => {
+                let doc = manifest_list::read_document(store, &list)?;
+                println!("{}", String::from_utf8_lossy(&doc.to_pretty_json()));
+                return Ok(0);
+            }
+            Err(e) if e.is_not_found() => &args.list,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let opts = super::pull::pull_options(&args.registry, None)?;
+    let (bytes, _media_type, _digest) = match crate::registry::pull::fetch_manifest(remote, &opts)
+    {
+        Ok(found) => found,
+        Err(e) if args.list.starts_with("docker://") => {
+            return Err(e).with_context(|| format!("inspecting {}", args.list))
+        }
+        Err(e) => bail!(
+            "{}: no manifest list of that name in local storage (`rbuild manifest create` makes one, `rbuild images` lists them), and reading it from a registry failed: {e}",
+            args.list
+        ),
+    };
+    let pretty = match ListDocument::parse(&bytes) {
+        Ok(doc) => doc.to_pretty_json(),
+        Err(_) => indent_json(&bytes),
+    };
+    println!("{}", String::from_utf8_lossy(&pretty));
     Ok(0)
+}
+
+/// JSON re-indented with four spaces, keys in their order (Go's
+/// `json.Indent`, which buildah uses for a manifest that is not a list).
+/// Bytes that are not JSON come back unchanged.
+fn indent_json(bytes: &[u8]) -> Vec<u8> {
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', depth * 4));
+    };
+    let mut iter = bytes.iter().copied().peekable();
+    while let Some(b) = iter.next() {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            b'"' => {
+                in_string = true;
+                out.push(b);
+            }
+            b'{' | b'[' => {
+                out.push(b);
+                while iter.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+                    iter.next();
+                }
+                if matches!(iter.peek(), Some(b'}' | b']')) {
+                    // Empty: `{}` / `[]` as Go prints them.
+                    if let Some(close) = iter.next() {
+                        out.push(close);
+                    }
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(b),
+        }
+    }
+    out
 }
 
 fn rm(store: &Store, args: RmArgs) -> anyhow::Result<i32> {
     let mut failed = false;
     for name in &args.lists {
-        match find_list(store, name) {
-            Ok(list) => {
-                store.remove_list(&list.name)?;
-                println!("untagged: {}", list.name);
-                println!("{}", list.id.hex());
-            }
+        match lookup_list(store, name) {
+            Ok(list) => remove_list(store, &list)?,
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 failed = true;
             }
         }
     }
-    store.gc()?;
     Ok(if failed { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::indent_json;
+
+    #[test]
+    fn json_is_indented_as_go_does_it() {
+        let raw = br#"{"schemaVersion":2,"config":{"digest":"sha256:ab","size":1},"layers":[],"annotations":{},"x":["a\"b,{}",1]}"#;
+        let want = "{\n    \"schemaVersion\": 2,\n    \"config\": {\n        \"digest\": \"sha256:ab\",\n        \"size\": 1\n    },\n    \"layers\": [],\n    \"annotations\": {},\n    \"x\": [\n        \"a\\\"b,{}\",\n        1\n    ]\n}";
+        assert_eq!(String::from_utf8(indent_json(raw)).unwrap(), want);
+        assert_eq!(indent_json(b"not json"), b"not json");
+    }
 }

@@ -51,7 +51,7 @@ pub struct ManifestPushArgs {
 }
 
 pub fn run(store: &Store, args: ManifestPushArgs) -> anyhow::Result<i32> {
-    let list = super::manifest::find_list(store, &args.list)?;
+    let list = crate::image::lookup::lookup_list(store, &args.list)?;
     let dest = args
         .destination
         .clone()

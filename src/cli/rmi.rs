@@ -36,9 +36,7 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
     let mut failed = false;
     if args.all {
         for list in store.lists()? {
-            store.remove_list(&list.name)?;
-            println!("untagged: {}", list.name);
-            println!("{}", list.id.hex());
+            super::manifest::remove_list(store, &list)?;
         }
         for rec in store.images()? {
             if !release_containers(store, &access.runroot, &rec.id, args.force)? {
@@ -54,9 +52,7 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
         let rec = match lookup(store, name) {
             Ok(Found::Image(r)) => r,
             Ok(Found::List(list)) => {
-                store.remove_list(&list.name)?;
-                println!("untagged: {}", list.name);
-                println!("{}", list.id.hex());
+                super::manifest::remove_list(store, &list)?;
                 continue;
             }
             Err(e) => {

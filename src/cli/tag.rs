@@ -29,15 +29,9 @@ pub fn run(global: &GlobalOptions, args: TagArgs) -> anyhow::Result<i32> {
                     })?;
                 }
             }
-            Found::Image(rec) => {
-                // One name means one thing: a list holding it gives it up.
-                match store.remove_list(&name) {
-                    Ok(_) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e.into()),
-                }
-                store.tag(&rec.id, &name)?;
-            }
+            // One name means one thing: a list holding it gives it up
+            // (the store moves it under its lock).
+            Found::Image(rec) => store.tag(&rec.id, &name)?,
         }
     }
     Ok(0)

@@ -113,16 +113,17 @@ pub fn lookup_image_for(
     }
 }
 
-/// The list with this name only (no images, no IDs): exact, then as
-/// buildah normalises a local name (`list` → `localhost/list:latest`), then
-/// docker's normalisation.
-pub fn lookup_list(store: &Store, name: &str) -> Result<ManifestList, StoreError> {
+/// The list a user names (never an image): by name, exact, then as buildah
+/// normalises a local name (`list` → `localhost/list:latest`), then
+/// docker's normalisation; else by a unique list ID prefix.
+pub fn lookup_list(store: &Store, name_or_id: &str) -> Result<ManifestList, StoreError> {
     let lists = store.lists()?;
-    candidates(name)
+    candidates(name_or_id)
         .iter()
         .find_map(|c| lists.iter().find(|l| l.name == *c))
+        .or_else(|| list_by_id(&lists, name_or_id))
         .cloned()
-        .ok_or_else(|| StoreError::ListNotFound(name.to_string()))
+        .ok_or_else(|| StoreError::ListNotFound(name_or_id.to_string()))
 }
 
 /// The image of `list` for `platform`: the index entry matching it (same
@@ -312,6 +313,18 @@ mod tests {
             "quay.io/team/tool:v1"
         );
         assert!(lookup_list(&s, "app").unwrap_err().is_not_found());
+        let id = Digest::of(b"quay.io/team/tool:v1");
+        assert_eq!(
+            lookup_list(&s, &id.hex()[..6]).unwrap().name,
+            "quay.io/team/tool:v1"
+        );
+        assert_eq!(
+            lookup_list(&s, &id.to_string()).unwrap().name,
+            "quay.io/team/tool:v1"
+        );
+        assert!(lookup_list(&s, &named.id.hex()[..12])
+            .unwrap_err()
+            .is_not_found());
         assert!(lookup(&s, "nothing").unwrap_err().is_not_found());
     }
 }

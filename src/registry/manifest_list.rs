@@ -212,19 +212,89 @@ fn put_index(store: &Store, bytes: &[u8]) -> Result<(Digest, Lease)> {
     Ok((digest, lease))
 }
 
-/// Creates an empty OCI index named `name` (already normalised).
-pub fn create(store: &Store, name: &str) -> Result<ManifestList> {
-    let (index, _lease) = put_index(store, &ListDocument::new(ListKind::Oci).to_json())?;
+/// Creates list `name` (already normalised) as an OCI index of `images`,
+/// in one store write: a failure leaves no list behind.
+pub fn create(store: &Store, name: &str, images: &[ImageRecord]) -> Result<ManifestList> {
+    let mut doc = ListDocument::new(ListKind::Oci);
+    let mut instances: Vec<ListInstance> = Vec::new();
+    for image in images {
+        let entry = entry_for(store, image, &AddOptions::default())?;
+        instances.retain(|i| i.manifest != entry.digest);
+        instances.push(ListInstance {
+            manifest: entry.digest,
+            image: image.id,
+        });
+        match doc.entries.iter_mut().find(|e| e.digest == entry.digest) {
+            Some(old) => *old = entry,
+            None => doc.entries.push(entry),
+        }
+    }
+    let (index, _lease) = put_index(store, &doc.to_json())?;
     let list = ManifestList {
         name: name.to_string(),
         id: new_list_id(name),
         index,
-        instances: Vec::new(),
+        instances,
         artifacts: Vec::new(),
         created: now_rfc3339(),
     };
     store.create_list(&list)?;
     Ok(list)
+}
+
+/// How often an edit that lost a race with another edit is applied again
+/// to the list as that one left it.
+const EDIT_ATTEMPTS: u32 = 100;
+
+/// Applies `edit` to the list's document and record and stores the result.
+/// When another command changed the list meanwhile (`ListChanged`), the
+/// list is read again and the edit applied again, so parallel `manifest
+/// add` and `bud --manifest` runs all land; a list removed or recreated
+/// meanwhile is an error.
+fn edit_list<T>(
+    store: &Store,
+    list: &ManifestList,
+    mut edit: impl FnMut(&mut ListDocument, &mut ManifestList) -> Result<T>,
+) -> Result<(ManifestList, T)> {
+    // Always from the list as stored: `list` only says which list (name
+    // and ID), so an edit made from a stale copy still sees every entry.
+    let stored = |store: &Store| -> Result<ManifestList> {
+        match store.list(&list.name) {
+            Ok(current) if current.id == list.id => Ok(current),
+            Ok(_) => Err(StoreError::ListNotFound(list.name.clone()).into()),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let mut current = stored(store)?;
+    let mut attempt = 0;
+    loop {
+        let mut doc = read_document(store, &current)?;
+        let mut updated = current.clone();
+        let out = edit(&mut doc, &mut updated)?;
+        let (index, _lease) = put_index(store, &doc.to_json())?;
+        updated.index = index;
+        match store.update_list(&updated, &current.index) {
+            Ok(()) => return Ok((updated, out)),
+            Err(StoreError::ListChanged(_)) if attempt + 1 < EDIT_ATTEMPTS => {
+                attempt += 1;
+                backoff(attempt);
+                current = stored(store)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A short pause that grows with `attempt` and differs between processes,
+/// so racing editors stop colliding.
+fn backoff(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let spread = u64::from(attempt.min(20)) * 2 + 1;
+    let jitter = u64::from(nanos ^ std::process::id()) % spread;
+    std::thread::sleep(std::time::Duration::from_millis(1 + jitter));
 }
 
 fn now_rfc3339() -> String {
@@ -278,7 +348,8 @@ fn entry_for(store: &Store, image: &ImageRecord, opts: &AddOptions) -> Result<De
 }
 
 /// Adds `image` to `list` (replacing an entry for the same manifest, as
-/// buildah does) and stores the new index. Returns the list and the
+/// buildah does) and stores the new index, applying the edit again when
+/// another command changed the list meanwhile. Returns the list and the
 /// manifest digest the entry lists.
 pub fn add(
     store: &Store,
@@ -286,42 +357,38 @@ pub fn add(
     image: &ImageRecord,
     opts: &AddOptions,
 ) -> Result<(ManifestList, Digest)> {
-    let mut doc = read_document(store, list)?;
     let entry = entry_for(store, image, opts)?;
     let digest = entry.digest;
-    match doc.entries.iter_mut().find(|e| e.digest == digest) {
-        Some(old) => *old = entry,
-        None => doc.entries.push(entry),
-    }
-    let mut updated = list.clone();
-    updated.instances.retain(|i| i.manifest != digest);
-    updated.instances.push(ListInstance {
-        manifest: digest,
-        image: image.id,
-    });
-    let (index, _lease) = put_index(store, &doc.to_json())?;
-    updated.index = index;
-    store.update_list(&updated, &list.index)?;
-    Ok((updated, digest))
+    edit_list(store, list, |doc, updated| {
+        match doc.entries.iter_mut().find(|e| e.digest == digest) {
+            Some(old) => *old = entry.clone(),
+            None => doc.entries.push(entry.clone()),
+        }
+        updated.instances.retain(|i| i.manifest != digest);
+        updated.instances.push(ListInstance {
+            manifest: digest,
+            image: image.id,
+        });
+        Ok(digest)
+    })
 }
 
-/// Removes the entry with manifest digest `digest` from `list`.
+/// Removes the entry with manifest digest `digest` from `list` (applied
+/// again to the list as it is when another command changed it meanwhile).
 pub fn remove(store: &Store, list: &ManifestList, digest: &Digest) -> Result<ManifestList> {
-    let mut doc = read_document(store, list)?;
-    let before = doc.entries.len();
-    doc.entries.retain(|e| e.digest != *digest);
-    if doc.entries.len() == before {
-        return Err(RegistryError::Config(format!(
-            "manifest list {:?} has no entry {digest}; `rbuild manifest inspect {}` shows its entries",
-            list.name, list.name
-        )));
-    }
-    let mut updated = list.clone();
-    updated.instances.retain(|i| i.manifest != *digest);
-    updated.artifacts.retain(|a| a.manifest != *digest);
-    let (index, _lease) = put_index(store, &doc.to_json())?;
-    updated.index = index;
-    store.update_list(&updated, &list.index)?;
+    let (updated, ()) = edit_list(store, list, |doc, updated| {
+        let before = doc.entries.len();
+        doc.entries.retain(|e| e.digest != *digest);
+        if doc.entries.len() == before {
+            return Err(RegistryError::Config(format!(
+                "manifest list {:?} has no entry {digest}; `rbuild manifest inspect {}` shows its entries",
+                updated.name, updated.name
+            )));
+        }
+        updated.instances.retain(|i| i.manifest != *digest);
+        updated.artifacts.retain(|a| a.manifest != *digest);
+        Ok(())
+    })?;
     Ok(updated)
 }
 
@@ -357,6 +424,73 @@ mod tests {
     use super::*;
 
     const DOCKER_LIST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":528,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"architecture":"arm","os":"linux","variant":"v7"}}]}"#;
+
+    fn image(store: &Store, lease: &Lease, arch: &str) -> ImageRecord {
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        crate::build::write_image(
+            store,
+            lease,
+            config.as_bytes(),
+            &[],
+            ManifestFormat::Oci,
+            &Default::default(),
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_edit_from_a_stale_list_is_applied_to_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lease = store.lease().unwrap();
+        let (amd, arm, s390) = (
+            image(&store, &lease, "amd64"),
+            image(&store, &lease, "arm64"),
+            image(&store, &lease, "s390x"),
+        );
+        let list = create(&store, "localhost/l:latest", std::slice::from_ref(&amd)).unwrap();
+        // Two editors that read the list before either wrote.
+        add(&store, &list, &arm, &AddOptions::default()).unwrap();
+        let (after, _) = add(&store, &list, &s390, &AddOptions::default()).unwrap();
+        let doc = read_document(&store, &after).unwrap();
+        assert_eq!(doc.entries.len(), 3);
+        assert_eq!(after.instances.len(), 3);
+        assert_eq!(store.list("localhost/l:latest").unwrap(), after);
+        // A stale remove lands too, and removing what is gone is an error.
+        remove(&store, &list, &arm.manifest).unwrap();
+        assert_eq!(store.list("localhost/l:latest").unwrap().instances.len(), 2);
+        let err = remove(&store, &list, &arm.manifest)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no entry"), "{err}");
+        // A list removed and made again meanwhile is not edited.
+        store.remove_list("localhost/l:latest").unwrap();
+        create(&store, "localhost/l:latest", &[]).unwrap();
+        let err = add(&store, &after, &arm, &AddOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("localhost/l:latest"), "{err}");
+        assert!(store
+            .list("localhost/l:latest")
+            .unwrap()
+            .instances
+            .is_empty());
+    }
+
+    #[test]
+    fn create_with_images_is_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lease = store.lease().unwrap();
+        let amd = image(&store, &lease, "amd64");
+        let mut broken = image(&store, &lease, "arm64");
+        broken.manifest = Digest::of(b"no such manifest");
+        assert!(create(&store, "localhost/c:latest", &[amd.clone(), broken]).is_err());
+        assert!(store.list("localhost/c:latest").unwrap_err().is_not_found());
+        let list = create(&store, "localhost/c:latest", &[amd.clone(), amd]).unwrap();
+        assert_eq!(list.instances.len(), 1, "the same image twice is one entry");
+    }
 
     #[test]
     fn a_docker_list_round_trips_byte_for_byte() {

@@ -35,7 +35,7 @@ use crate::image::Platform;
 use crate::layer::{extract_layer, ExtractOptions};
 use crate::reference::{normalize_docker, Reference};
 use crate::registry::progress::BlobBars;
-use crate::store::{ChainId, ImageRecord, Lease, Store};
+use crate::store::{ChainId, ImageRecord, Lease, Store, StoreError};
 
 const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 const DOCKER_SCHEMA1_PLAIN: &str = "application/vnd.docker.distribution.manifest.v1+json";
@@ -204,6 +204,16 @@ pub fn pull(
 ) -> Result<Pulled> {
     from_first_source(name, progress, |reference, source| {
         pull_from(store, lease, reference, source, opts, progress)
+    })
+}
+
+/// The manifest or index `name` (as typed) names in its registry: its
+/// bytes, media type and digest, nothing stored (`manifest inspect` of a
+/// remote reference). Registries are tried as a pull tries them.
+pub fn fetch_manifest(name: &str, opts: &PullOptions) -> Result<(Vec<u8>, String, Digest)> {
+    from_first_source(name, &|_| {}, |reference, source| {
+        let top = fetch_top(reference, source, opts)?;
+        Ok((top.bytes, top.media_type, top.digest))
     })
 }
 
@@ -489,9 +499,11 @@ fn pull_all_from(
             opts,
             progress,
         )?;
+        // The unnamed instance image was protected in the lease before
+        // its record was written (`write_image`), so a `prune` racing with
+        // this pull cannot take it before the list names it.
         let manifest = store.put_blob(&bytes)?;
         lease.protect_blob(&manifest)?;
-        lease.protect_image(&record.id)?;
         instances.push(crate::store::ListInstance {
             manifest,
             image: record.id,
@@ -1078,9 +1090,11 @@ pub fn pull_with_policy(
                 "{e}; the pull policy is \"never\", so it is not pulled"
             ))
         }),
+        // A local list without the wanted platform counts as missing, as
+        // with libimage (its lookup error does not stop the pull).
         PullPolicy::Missing => match local() {
             Ok(rec) => Ok(rec),
-            Err(e) if e.is_not_found() => {
+            Err(e) if e.is_not_found() || matches!(e, StoreError::ListNoInstance { .. }) => {
                 pull(store, lease, name, opts, progress).map(|p| p.record)
             }
             Err(e) => Err(e.into()),

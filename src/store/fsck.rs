@@ -35,6 +35,13 @@ pub enum Problem {
     DanglingName { name: String, image: Digest },
     /// A manifest list naming an image that is not there.
     ListMissingImage { list: String, image: Digest },
+    /// A name held by an image and by a manifest list at once (a name
+    /// means one thing; `rbuild tag` or `rmi` of one of them repairs it).
+    NameOnImageAndList {
+        name: String,
+        image: Digest,
+        list: Digest,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -83,6 +90,12 @@ impl fmt::Display for Problem {
                 write!(
                     f,
                     "manifest list {list:?} holds image {image}, which is not in the store"
+                )
+            }
+            Problem::NameOnImageAndList { name, image, list } => {
+                write!(
+                    f,
+                    "name {name:?} names both image {image} and manifest list {list}; remove one (`rbuild rmi {name}` removes the list) or tag the other"
                 )
             }
         }
@@ -242,7 +255,12 @@ impl Store {
     }
 
     /// Each list's blobs (index, manifests, attestations) and instance images.
-    fn fsck_lists(&self, ids: &[Digest], problems: &mut Vec<Problem>) {
+    fn fsck_lists(
+        &self,
+        ids: &[Digest],
+        names: &std::collections::BTreeMap<String, Digest>,
+        problems: &mut Vec<Problem>,
+    ) {
         let path = self.images_dir().join("lists.json");
         let lists = match self.lists_locked() {
             Ok(l) => l,
@@ -263,6 +281,13 @@ impl Store {
                         blob,
                     });
                 }
+            }
+            if let Some(image) = names.get(&list.name) {
+                problems.push(Problem::NameOnImageAndList {
+                    name: list.name.clone(),
+                    image: *image,
+                    list: list.id,
+                });
             }
             for inst in &list.instances {
                 if !ids.contains(&inst.image) {
@@ -306,7 +331,7 @@ impl Store {
                 problems.push(Problem::Stray { path: entry.path() });
             }
         }
-        self.fsck_lists(&ids, problems);
+        self.fsck_lists(&ids, &names, problems);
         for id in ids {
             let path = self.image_path(&id);
             let rec = match self.image(&id) {

@@ -128,6 +128,9 @@ impl Store {
         stored.names.clear();
         write_json(&self.tmp_dir(), &self.image_path(&record.id), &stored)?;
         if !record.names.is_empty() {
+            // A name moves, as in containers/storage: a list holding it
+            // gives it up under the same lock, so no reader sees it twice.
+            self.drop_list_names_locked(&record.names)?;
             let mut names = self.load_names()?;
             for n in &record.names {
                 names.insert(n.clone(), record.id);
@@ -245,13 +248,15 @@ impl Store {
             .collect())
     }
 
-    /// Points `name` at image `id`, moving it from any other image.
+    /// Points `name` at image `id`, moving it from any other image or
+    /// manifest list.
     pub fn tag(&self, id: &Digest, name: &str) -> Result<()> {
         check_name(name)?;
         let _guard = self.lock()?;
         if !self.image_path(id).is_file() {
             return Err(StoreError::ImageNotFound(id.to_string()));
         }
+        self.drop_list_names_locked(&[name.to_string()])?;
         let mut names = self.load_names()?;
         if names.get(name) != Some(id) {
             names.insert(name.to_string(), *id);
@@ -263,11 +268,17 @@ impl Store {
     /// Removes a name; returns the image it pointed at (which stays).
     pub fn untag(&self, name: &str) -> Result<Digest> {
         let _guard = self.lock()?;
+        self.untag_locked(name)?
+            .ok_or_else(|| StoreError::NameNotFound(name.to_string()))
+    }
+
+    /// Removes a name if an image holds it (callers hold the lock).
+    pub(crate) fn untag_locked(&self, name: &str) -> Result<Option<Digest>> {
         let mut names = self.load_names()?;
-        let id = names
-            .remove(name)
-            .ok_or_else(|| StoreError::NameNotFound(name.to_string()))?;
-        self.save_names(&names)?;
+        let id = names.remove(name);
+        if id.is_some() {
+            self.save_names(&names)?;
+        }
         Ok(id)
     }
 

@@ -26,7 +26,10 @@
 //! store lock: a list's index blob, instance manifests and instance images
 //! exist when it is written; an image a list names is never removed
 //! (`remove_image` refuses, `prune` skips it, gc marks everything it
-//! holds); a list name is never also an image name at creation time.
+//! holds); a name names an image or a list, never both: an image taking a
+//! name (`put_image`, `tag`) takes it from a list, and a list taking one
+//! (`replace_list`, `tag_list`) from an image, each under the one lock;
+//! `create_list` refuses a name an image holds.
 
 use std::collections::BTreeMap;
 
@@ -198,11 +201,6 @@ impl Store {
     /// the old list, and an image holding the name loses it.
     pub fn replace_list(&self, list: &ManifestList) -> Result<ManifestList> {
         super::image::check_name(&list.name)?;
-        match self.untag(&list.name) {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
         let _guard = self.lock()?;
         let mut lists = self.load_lists()?;
         self.check_list_references(list)?;
@@ -213,6 +211,9 @@ impl Store {
                 stored.created = old.created.clone();
             }
         }
+        // Under the same lock as the list write: nobody sees the name on
+        // both, or on neither.
+        self.untag_locked(&list.name)?;
         lists.insert(stored.name.clone(), stored.clone());
         self.save_lists(&lists)?;
         Ok(stored)
@@ -223,20 +224,13 @@ impl Store {
     /// loses it, so one name keeps meaning one thing.
     pub fn tag_list(&self, name: &str, new_name: &str) -> Result<ManifestList> {
         super::image::check_name(new_name)?;
-        if !self.load_lists()?.contains_key(name) {
-            return Err(StoreError::ListNotFound(name.to_string()));
-        }
-        match self.untag(new_name) {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
         let _guard = self.lock()?;
         let mut lists = self.load_lists()?;
         let mut list = lists
             .get(name)
             .cloned()
             .ok_or_else(|| StoreError::ListNotFound(name.to_string()))?;
+        self.untag_locked(new_name)?;
         list.name = new_name.to_string();
         lists.insert(new_name.to_string(), list.clone());
         self.save_lists(&lists)?;
@@ -274,6 +268,18 @@ impl Store {
             .filter(|l| l.instances.iter().any(|i| i.image == *id))
             .map(|l| l.name)
             .collect())
+    }
+
+    /// Drops each of `names` that a list holds (callers hold the lock): an
+    /// image taking a name takes it from a list, as from another image.
+    pub(crate) fn drop_list_names_locked(&self, names: &[String]) -> Result<()> {
+        let mut lists = self.load_lists()?;
+        let before = lists.len();
+        lists.retain(|name, _| !names.contains(name));
+        if lists.len() != before {
+            self.save_lists(&lists)?;
+        }
+        Ok(())
     }
 
     /// Every list as stored, for gc and fsck (callers hold the lock).
@@ -385,6 +391,54 @@ mod tests {
         let list = list_of(&s, "localhost/a:latest", &[&a]);
         let err = s.create_list(&list).unwrap_err();
         assert!(matches!(err, StoreError::NameInUse { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_name_moves_between_an_image_and_a_list() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &[]);
+        let list = list_of(&s, "localhost/n:latest", &[&a]);
+        s.create_list(&list).unwrap();
+        // An image stored under the list's name takes it from the list.
+        let mut b = image(&s, b"cfg-b", &[]);
+        b.names = vec!["localhost/n:latest".into()];
+        s.put_image(&b).unwrap();
+        assert!(s.list("localhost/n:latest").unwrap_err().is_not_found());
+        assert_eq!(s.resolve_image("localhost/n:latest").unwrap().id, b.id);
+        // A pulled list replacing the name takes it back from the image.
+        s.replace_list(&list).unwrap();
+        assert!(s.image(&b.id).unwrap().names.is_empty());
+        // `tag` of an image moves it again; `tag_list` moves it back.
+        s.tag(&b.id, "localhost/n:latest").unwrap();
+        assert!(s.list("localhost/n:latest").unwrap_err().is_not_found());
+        s.create_list(&ManifestList {
+            name: "localhost/m:latest".into(),
+            ..list.clone()
+        })
+        .unwrap();
+        s.tag_list("localhost/m:latest", "localhost/n:latest")
+            .unwrap();
+        assert!(s.image(&b.id).unwrap().names.is_empty());
+        assert!(s.list("localhost/n:latest").is_ok());
+        assert!(s.fsck().unwrap().is_empty(), "{:?}", s.fsck().unwrap());
+    }
+
+    #[test]
+    fn fsck_reports_a_name_on_an_image_and_a_list() {
+        let (_t, s) = store();
+        let a = image(&s, b"cfg-a", &["localhost/both:latest"]);
+        let list = list_of(&s, "localhost/both:latest", &[&a]);
+        // As an older rbuild left it: written past the name checks.
+        let mut lists = s.load_lists().unwrap();
+        lists.insert(list.name.clone(), list.clone());
+        s.save_lists(&lists).unwrap();
+        let problems = s.fsck().unwrap();
+        assert!(
+            problems.iter().any(|p| matches!(p,
+                crate::store::Problem::NameOnImageAndList { name, image, list: l }
+                    if name == "localhost/both:latest" && *image == a.id && *l == list.id)),
+            "{problems:?}"
+        );
     }
 
     #[test]
