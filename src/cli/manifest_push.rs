@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use super::pull::RegistryArgs;
 use crate::image::from_store::StoreImage;
 use crate::image::manifest::ManifestFormat;
-use crate::image::{Compression, Destination, ExportEvent, ExportOptions, ExportSource};
+use crate::image::{Compression, Destination, ExportOptions, ExportSource};
 use crate::reference::{normalize_docker, Reference};
 use crate::registry::manifest_list::read_document;
 use crate::registry::progress::BlobBars;
@@ -210,7 +210,7 @@ pub(super) fn push(
             let quiet = request.quiet;
             crate::image::transport::export_index(&images, &destination, &options, &mut |e| {
                 if !quiet {
-                    print_export_event(&e)
+                    super::push::print_export_event(&e, "manifest list")
                 }
             })
             .with_context(|| format!("pushing {} to {}", list.name, request.destination))?
@@ -245,21 +245,6 @@ fn artifact_source(
         manifest: store.read_blob(&art.manifest)?,
         blobs,
     })
-}
-
-fn print_export_event(event: &ExportEvent) {
-    match event {
-        ExportEvent::Layer { blob, reused, .. } => {
-            let note = if *reused {
-                "skipped: already exists"
-            } else {
-                "done"
-            };
-            println!("Copying blob {} {note}", blob.digest);
-        }
-        ExportEvent::Config { blob } => println!("Copying config {} done", blob.digest),
-        ExportEvent::Manifest { .. } => println!("Writing manifest list to image destination"),
-    }
 }
 
 /// skopeo's lines for a list copy, on stderr; blob bars on a terminal.

@@ -95,7 +95,7 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
     let quiet = args.quiet;
     let exported = export_with_progress(&source, &destination, &options, &mut |event| {
         if !quiet {
-            print_event(&event);
+            print_export_event(&event, "manifest");
         }
     })
     .with_context(|| format!("pushing {} to {dest_text}", args.image))?;
@@ -145,8 +145,9 @@ pub(super) fn registry_destination(dest: &str) -> Option<String> {
     }
 }
 
-/// skopeo-style progress lines.
-fn print_event(event: &ExportEvent) {
+/// skopeo's progress lines for an export; `top` is what the last line
+/// names ("manifest", or "manifest list" for a list).
+pub(super) fn print_export_event(event: &ExportEvent, top: &str) {
     match event {
         ExportEvent::Layer { blob, reused, .. } => {
             let note = if *reused {
@@ -157,7 +158,7 @@ fn print_event(event: &ExportEvent) {
             println!("Copying blob {} {note}", blob.digest);
         }
         ExportEvent::Config { blob } => println!("Copying config {} done", blob.digest),
-        ExportEvent::Manifest { .. } => println!("Writing manifest to image destination"),
+        ExportEvent::Manifest { .. } => println!("Writing {top} to image destination"),
     }
 }
 

@@ -19,6 +19,7 @@ use super::source::{BlobInfo, ExportSource, LayerBlob, LayerRef, SourceError};
 use crate::digest::{Digest, DigestWriter};
 use crate::image::from_store::pulled_blob_key;
 use crate::layer::compress::{decompressing_reader, default_threads, Compressor};
+use crate::layer::tee::Tee;
 use crate::layer::{export_layer, TarOptions};
 use crate::store::{ChainId, ImageRecord, Store, StoreError};
 
@@ -159,30 +160,6 @@ fn pulled_blob(store: &Store, chain: &ChainId, declared: &Digest) -> Option<Dige
         })
 }
 
-/// Writes every byte to the destination and, if present, the store.
-struct Tee<'w> {
-    out: &'w mut dyn Write,
-    copy: Option<&'w mut crate::store::BlobWriter>,
-}
-
-impl Write for Tee<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write_all(buf)?;
-        if let Some(copy) = self.copy.as_mut() {
-            copy.write_all(buf)?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()?;
-        if let Some(copy) = self.copy.as_mut() {
-            copy.flush()?;
-        }
-        Ok(())
-    }
-}
-
 /// Decompresses any layer blob and compresses it as `compression`, hashing
 /// the tar (diff ID) and the output (blob) on the way.
 fn transcode(
@@ -230,9 +207,13 @@ impl ExportSource for StoreSource<'_> {
         } else {
             None
         };
+        let mut no_copy = io::sink();
         let mut tee = Tee {
-            out,
-            copy: copy.as_mut(),
+            main: out,
+            copy: match copy.as_mut() {
+                Some(c) => c as &mut dyn Write,
+                None => &mut no_copy,
+            },
         };
         let source_blob = if self.pulled[index] {
             let blob = pulled_blob(self.store, chain, &self.diff_ids[index]).ok_or_else(|| {

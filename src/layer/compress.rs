@@ -19,6 +19,7 @@ use super::diff::{write_diff_tar, DiffStats, TarOptions};
 use super::error::{LayerError, Result};
 use super::pgzip::ParGzEncoder;
 use super::pipe;
+use super::tee::Tee;
 use crate::digest::{Digest, DigestWriter};
 
 /// gzip level: fast; zlib-rs at level 1 keeps the CPU cost near sha256's.
@@ -267,25 +268,6 @@ pub fn export_layer_threads(
 
 fn panicked(what: &str) -> LayerError {
     LayerError::Write(io::Error::other(format!("the {what} thread panicked")))
-}
-
-/// Writes everything to `main` and a copy to `copy`.
-struct Tee<A, B> {
-    main: A,
-    copy: B,
-}
-
-impl<A: Write, B: Write> Write for Tee<A, B> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.main.write(buf)?;
-        self.copy.write_all(&buf[..n])?;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.main.flush()?;
-        self.copy.flush()
-    }
 }
 
 /// [`export_layer`] for a committed layer whose diff ID is known: fails with

@@ -35,6 +35,7 @@ mod pipe;
 mod scoped;
 pub mod tar_reader;
 pub mod tar_writer;
+pub mod tee;
 pub mod xattrs;
 
 pub use compress::{

@@ -32,6 +32,7 @@ use crate::digest::Digest;
 use crate::image::from_store::pulled_blob_key;
 use crate::image::manifest::{self, Descriptor, ImageManifest, ManifestFormat};
 use crate::image::Platform;
+use crate::layer::tee::Tee;
 use crate::layer::{extract_layer, ExtractOptions};
 use crate::reference::{normalize_docker, Reference};
 use crate::registry::progress::BlobBars;
@@ -974,7 +975,10 @@ fn download_blob(
     };
     match also {
         Some(mut extra) => {
-            let mut both = Tee(&mut writer, &mut extra);
+            let mut both = Tee {
+                main: &mut writer,
+                copy: &mut extra,
+            };
             client.get_blob(repo, digest, size, &mut both, &mut report)?;
         }
         None => {
@@ -999,22 +1003,6 @@ fn download_blob(
         skipped: false,
     });
     Ok(())
-}
-
-/// Writes every byte to both sides.
-struct Tee<'a, A, B>(&'a mut A, &'a mut B);
-
-impl<A: std::io::Write, B: std::io::Write> std::io::Write for Tee<'_, A, B> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write_all(buf)?;
-        self.1.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()?;
-        self.1.flush()
-    }
 }
 
 /// Extracts a stored blob as a layer on `parent`, checking the registry's
