@@ -163,8 +163,9 @@ fn worker_died() -> io::Error {
     io::Error::other("a gzip compression worker thread died")
 }
 
-/// Bytes per segment inside a block: each is either deflated (dictionary
-/// reset, sync flush) or, when incompressible, copied as stored blocks.
+/// Bytes per segment inside a block: each is either deflated (sync flush,
+/// keeping the history of the deflated segment before it) or, when
+/// incompressible, copied as stored blocks.
 const SEGMENT: usize = 64 * 1024;
 /// Bytes of a high-entropy segment searched for repeats to confirm it is incompressible.
 const SAMPLE: usize = 4096;
@@ -183,11 +184,20 @@ fn deflate_block(input: &[u8], level: u32) -> io::Result<Block> {
     crc.update(input);
     let mut c = Compress::new(flate2::Compression::new(level), false);
     let mut out = Vec::with_capacity(input.len() + input.len() / 64 + 64);
+    // The compressor's window must hold what the reader's holds: after a
+    // stored segment (written around the compressor) it starts afresh;
+    // between deflated segments it keeps its history, which is worth a few
+    // percent of output.
+    let mut stale = false;
     for seg in input.chunks(SEGMENT) {
         if incompressible(seg) {
             stored(seg, &mut out);
+            stale = true;
         } else {
-            c.reset();
+            if stale {
+                c.reset();
+                stale = false;
+            }
             deflate_sync(&mut c, seg, &mut out)?;
         }
     }
@@ -359,6 +369,43 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, mixed);
+    }
+
+    #[test]
+    fn text_compresses_about_as_well_as_gzip_does() {
+        // Words drawn from a small vocabulary, as source code and docs are.
+        let words = [
+            "layer", "image", "config", "the", "of", "manifest", "digest", "blob", "fn", "let",
+            "mut", "return", "{", "}", "(", ")", ";", "\n", "struct", "impl",
+        ];
+        let mut x: u32 = 99;
+        let mut text = Vec::new();
+        while text.len() < 3 << 20 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            text.extend_from_slice(words[(x >> 16) as usize % words.len()].as_bytes());
+            text.push(b' ');
+        }
+        let ours = {
+            let mut enc =
+                ParGzEncoder::new(Vec::new(), crate::layer::compress::GZIP_LEVEL, 2).unwrap();
+            enc.write_all(&text).unwrap();
+            enc.finish().unwrap().len()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("text");
+        std::fs::write(&file, &text).unwrap();
+        let gzip = std::process::Command::new("gzip")
+            .args(["-6", "-c"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(gzip.status.success());
+        let theirs = gzip.stdout.len();
+        // Level 3 makes about 1.17 × gzip -6 here; zlib-rs level 1 made 1.8 ×.
+        assert!(
+            ours * 100 <= theirs * 125,
+            "parallel gzip made {ours} bytes where gzip -6 makes {theirs}"
+        );
     }
 
     #[test]
