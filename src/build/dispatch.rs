@@ -6,9 +6,11 @@ use crate::build::error::StepError;
 use crate::build::executor::Executor;
 use crate::build::stage::StageState;
 use crate::build::step::StepResult;
+use crate::build::userdb::resolve_dir_owner;
 use crate::containerfile::{Command, HealthcheckKind, Instruction};
 use crate::image::created_by;
 use crate::image::HealthConfig;
+use crate::layer::rootfs::NewDir;
 
 /// The shell a shell-form command runs with.
 pub fn shell_of(state: &StageState) -> Vec<String> {
@@ -185,7 +187,9 @@ impl Executor<'_> {
     }
 
     /// `WORKDIR`: sets the directory and creates it; a layer only when the
-    /// directory was missing.
+    /// directory was missing. Directories it creates belong to the current
+    /// `USER` (as BuildKit and buildah make them), so a non-root user can
+    /// write to the WORKDIR it asked for.
     fn dispatch_workdir(
         &self,
         state: &mut StageState,
@@ -195,13 +199,22 @@ impl Executor<'_> {
         let expanded = state.expand(path)?;
         state.config.set_workdir(&expanded);
         let dir = state.config.image().config.working_dir.clone();
-        let key = state.chain_key(&[original, &dir]);
+        let user = state.config.image().config.user.clone();
+        let key = state.chain_key(&[original, &dir, &user]);
         let created_by = created_by::metadata(original);
         let ctx = self.layer_context();
         let result = ctx.run_step(state, key, &created_by, |merged| {
             let rootfs = crate::layer::rootfs::Rootfs::new(merged.to_path_buf());
             if rootfs.metadata(&dir)?.is_none() {
-                rootfs.create_dir_all(&dir, Default::default())?;
+                let owner = match user.as_str() {
+                    "" => None,
+                    spec => Some(resolve_dir_owner(&rootfs, spec)?),
+                };
+                let new = NewDir {
+                    owner,
+                    ..NewDir::default()
+                };
+                rootfs.create_dir_all(&dir, new)?;
             }
             Ok(())
         })?;

@@ -1,0 +1,47 @@
+//! Differences found by building the same Containerfiles with rbuild and
+//! buildah 1.45 (and checking BuildKit's source for who is right): one test
+//! per difference, each failing before its fix. Runs as root only: the
+//! owners and paths checked here do not depend on the runner.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+
+use common::{Runner, Sandbox};
+
+fn owner(path: &std::path::Path) -> (u32, u32) {
+    let m = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (m.uid(), m.gid())
+}
+
+/// BuildKit and buildah create a missing WORKDIR (and its missing parents)
+/// owned by the current USER; a name the image does not know means root.
+#[test]
+fn workdir_is_created_owned_by_user() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.build(
+        "wd",
+        "FROM busybox
+USER app
+WORKDIR /w1/w2
+USER 1000:50
+WORKDIR /w3
+USER 7
+WORKDIR /w1/w2/w4
+USER ghost
+WORKDIR /w5
+USER root
+WORKDIR /w6
+",
+        &[],
+        &[],
+    );
+    let root = sb.unpack("wd");
+    assert_eq!(owner(&root.join("w1")), (1000, 1000));
+    assert_eq!(owner(&root.join("w1/w2")), (1000, 1000));
+    assert_eq!(owner(&root.join("w3")), (1000, 50));
+    assert_eq!(owner(&root.join("w1/w2/w4")), (7, 7));
+    assert_eq!(owner(&root.join("w5")), (0, 0));
+    assert_eq!(owner(&root.join("w6")), (0, 0));
+}
