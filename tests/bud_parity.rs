@@ -45,3 +45,44 @@ WORKDIR /w6
     assert_eq!(owner(&root.join("w5")), (0, 0));
     assert_eq!(owner(&root.join("w6")), (0, 0));
 }
+
+/// Docker's classic builder (which buildah's history imitates) names a COPY
+/// whose sources matched more than one file or directory `multi:`, also
+/// when a single glob did the matching.
+#[test]
+fn copy_history_counts_glob_matches() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.build(
+        "globs",
+        "FROM busybox
+COPY *.txt /g/
+COPY one.* /one/
+COPY d* /dirs/
+",
+        &[
+            ("a.txt", "a"),
+            ("b.txt", "b"),
+            ("one.md", "1"),
+            ("d1/f", "f"),
+        ],
+        &[],
+    );
+    let history = sb.config("globs")["history"].clone();
+    let created: Vec<String> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let of = |dest: &str| {
+        created
+            .iter()
+            .find(|c| c.ends_with(&format!(" in {dest} ")))
+            .unwrap_or_else(|| panic!("no COPY to {dest} in {created:?}"))
+            .clone()
+    };
+    assert!(of("/g/").contains(" COPY multi:"), "{}", of("/g/"));
+    assert!(of("/one/").contains(" COPY file:"), "{}", of("/one/"));
+    assert!(of("/dirs/").contains(" COPY dir:"), "{}", of("/dirs/"));
+}

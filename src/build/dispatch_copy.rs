@@ -235,11 +235,20 @@ impl Executor<'_> {
             }
         }
         let content = content.finish();
-        let summary = if sources.paths.len() + sources.heredocs.len() > 1 {
+        // Docker counts what the sources matched, not how many were
+        // written: a glob matching two files is `multi:`.
+        let expanded: Vec<_> = local.iter().map(|p| tree.expand(p).ok()).collect();
+        let matched: usize = expanded
+            .iter()
+            .map(|m| m.as_ref().map_or(1, |m| m.len()))
+            .sum::<usize>()
+            + urls.len()
+            + sources.heredocs.len();
+        let summary = if matched > 1 {
             ContentSummary::Multi(content)
-        } else if local
+        } else if expanded
             .first()
-            .and_then(|p| tree.expand(p).ok())
+            .and_then(|m| m.as_ref())
             .and_then(|m| m.first().map(|m| m.meta.is_dir()))
             .unwrap_or(false)
         {
