@@ -86,3 +86,26 @@ COPY d* /dirs/
     assert!(of("/one/").contains(" COPY file:"), "{}", of("/one/"));
     assert!(of("/dirs/").contains(" COPY dir:"), "{}", of("/dirs/"));
 }
+
+/// buildah exits with the status of the RUN command that failed (125 stays
+/// for rbuild's own errors), also when the failing RUN is in an earlier
+/// stage built in parallel with others.
+#[test]
+fn failed_run_sets_the_exit_status() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    for (file, status) in [
+        ("FROM busybox\nRUN exit 3\n", 3),
+        (
+            "FROM busybox AS a\nRUN exit 7\nFROM busybox\nRUN true\nCOPY --from=a /etc/passwd /x\n",
+            7,
+        ),
+        ("FROM busybox\nCOPY missing /\n", 125),
+    ] {
+        let ctx = sb.context(&sb.fresh("ctx"), &[("Containerfile", file)]);
+        let out = sb.fails(&["bud", ctx.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(status), "{file}: {stderr}");
+        assert!(stderr.contains("Containerfile:2"), "{stderr}");
+    }
+}

@@ -61,6 +61,21 @@ pub enum BuildError {
     Interrupted,
 }
 
+impl BuildError {
+    /// The exit status of the RUN command that failed the build, which
+    /// `bud` exits with (as buildah does), so scripts can tell a failing
+    /// command from a builder error (125).
+    pub fn run_exit_status(&self) -> Option<i32> {
+        match self {
+            BuildError::Step { source, .. } => match **source {
+                StepError::ExitStatus(code) if (1..=255).contains(&code) => Some(code),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 /// Why one instruction failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
