@@ -109,3 +109,22 @@ fn failed_run_sets_the_exit_status() {
         assert!(stderr.contains("Containerfile:2"), "{stderr}");
     }
 }
+
+/// buildah's STEP line for FROM shows the image and platform with build
+/// args expanded (`FROM base AS first`, not `FROM ${V} AS first`).
+#[test]
+fn from_step_line_shows_expanded_args() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let out = sb.build(
+        "fromline",
+        "ARG V=nothing\nARG P=linux/amd64\nFROM --platform=$P ${V} AS first\nFROM busybox\nCOPY --from=first /etc/passwd /p\n",
+        &[],
+        &["--build-arg", "V=busybox"],
+    );
+    assert!(
+        out.contains("STEP 1/1: FROM --platform=linux/amd64 busybox AS first\n"),
+        "{out}"
+    );
+    assert!(out.contains("STEP 1/2: FROM busybox\n"), "{out}");
+}

@@ -297,7 +297,8 @@ impl Executor<'_> {
     fn run_stage(&self, i: usize, pos: (usize, usize)) -> Result<StageResult, BuildError> {
         let stage: Stage = self.cf.stages[i].clone();
         let total = stage.instructions.len() + 1;
-        self.out.step(pos, (1, total), &stage.from.origin.original);
+        self.out
+            .step(pos, (1, total), &self.display_from(&stage.from));
         let mut state = self
             .base_state(i, &stage)
             .map_err(|e| self.step_error(&stage.from.origin, e))?;
@@ -358,6 +359,37 @@ impl Executor<'_> {
             step: origin.original.clone(),
             source: Box::new(source),
         }
+    }
+
+    /// A FROM line as buildah shows it in its STEP line: build args in the
+    /// image and `--platform` expanded (the text as written when an
+    /// expansion fails: the step itself then reports the error).
+    fn display_from(&self, from: &containerfile::From) -> String {
+        let original = &from.origin.original;
+        if !original.contains('$') {
+            return original.clone();
+        }
+        let lexer = Lexer::new(self.cf.escape);
+        let expand = |w: &str| lexer.process_word(w, &self.global_env).ok();
+        let mut image_seen = false;
+        let mut words = Vec::new();
+        for (n, word) in original.split_whitespace().enumerate() {
+            let shown = if n == 0 {
+                Some(word.to_string())
+            } else if let Some(raw) = word.strip_prefix("--platform=") {
+                expand(raw).map(|p| format!("--platform={p}"))
+            } else if !image_seen && !word.starts_with("--") {
+                image_seen = true;
+                expand(word)
+            } else {
+                Some(word.to_string())
+            };
+            match shown {
+                Some(w) => words.push(w),
+                None => return original.clone(),
+            }
+        }
+        words.join(" ")
     }
 
     /// The stage's starting state: scratch, an earlier stage, or an image.
