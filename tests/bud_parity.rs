@@ -128,3 +128,39 @@ fn from_step_line_shows_expanded_args() {
     );
     assert!(out.contains("STEP 1/2: FROM busybox\n"), "{out}");
 }
+
+/// Docker keeps proxy build args out of history unless the Containerfile
+/// declares them with ARG ("to opt in, add an ARG statement"); buildah
+/// agrees. Undeclared, they still reach RUN but not history.
+#[test]
+fn declared_proxy_args_reach_run_history() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let run_history = |tag: &str, file: &str| {
+        sb.build(tag, file, &[], &["--build-arg", "HTTP_PROXY=http://p:3128"]);
+        let history = sb.config(tag)["history"].clone();
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| h["created_by"].as_str())
+            .find(|c| c.ends_with("echo $HTTP_PROXY > /p"))
+            .unwrap_or_else(|| panic!("no RUN in {history}"))
+            .to_string()
+    };
+    let declared = run_history(
+        "declared",
+        "FROM busybox\nARG HTTP_PROXY\nRUN echo $HTTP_PROXY > /p\n",
+    );
+    assert_eq!(
+        declared,
+        "|1 HTTP_PROXY=http://p:3128 /bin/sh -c echo $HTTP_PROXY > /p"
+    );
+    let undeclared = run_history("undeclared", "FROM busybox\nRUN echo $HTTP_PROXY > /p\n");
+    assert_eq!(undeclared, "/bin/sh -c echo $HTTP_PROXY > /p");
+    let root = sb.unpack("undeclared");
+    assert_eq!(
+        std::fs::read_to_string(root.join("p")).unwrap(),
+        "http://p:3128\n"
+    );
+}

@@ -110,12 +110,9 @@ impl Executor<'_> {
             stdin_script,
         } = run_argv(state, run)?;
         let mut mounts = self.prepare_mounts(state, &run.mounts)?;
-        let mut history_args: Vec<(String, String)> = state
-            .args
-            .values()
-            .into_iter()
-            .filter(|(k, _)| !crate::build::args::is_proxy_arg(k))
-            .collect();
+        // Declared args only: a proxy arg reaches history once an ARG line
+        // names it (docker's documented opt-in); undeclared ones never do.
+        let mut history_args: Vec<(String, String)> = state.args.values();
         history_args.sort();
         let created_by = created_by::run(&history_args, &command_text);
         let network = match run.network {
