@@ -164,3 +164,29 @@ fn declared_proxy_args_reach_run_history() {
         "http://p:3128\n"
     );
 }
+
+/// The base image's ONBUILD triggers are numbered as steps after FROM (as
+/// buildah numbers them), not each as `STEP 1/1`.
+#[test]
+fn onbuild_triggers_are_numbered_steps() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.build(
+        "parent",
+        "FROM busybox\nONBUILD RUN touch /t1\nONBUILD COPY f /f\n",
+        &[],
+        &["--format", "docker"],
+    );
+    let out = sb.build("child", "FROM parent\nRUN ls /t1 /f\n", &[("f", "x")], &[]);
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("STEP ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "STEP 1/2: FROM parent",
+            "STEP 2/4: ONBUILD RUN touch /t1",
+            "STEP 3/4: ONBUILD COPY f /f",
+            "STEP 4/4: RUN ls /t1 /f",
+        ],
+        "{out}"
+    );
+}

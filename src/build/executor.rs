@@ -304,11 +304,16 @@ impl Executor<'_> {
             .map_err(|e| self.step_error(&stage.from.origin, e))?;
         let base_layers = state.layers.len();
         let triggers = state.config.take_onbuild();
-        for trigger in triggers {
-            self.run_trigger(&mut state, &trigger, &stage)?;
+        // Triggers count as steps after FROM (buildah numbers them so too;
+        // the FROM line was printed before the base's triggers were known).
+        let total = total + triggers.len();
+        for (n, trigger) in triggers.iter().enumerate() {
+            self.run_trigger(&mut state, trigger, &stage, pos, (n + 2, total))?;
         }
+        let first = triggers.len() + 2;
         for (n, inst) in stage.instructions.iter().enumerate() {
-            self.out.step(pos, (n + 2, total), &inst.origin().original);
+            self.out
+                .step(pos, (n + first, total), &inst.origin().original);
             if crate::sandbox::interrupted().is_some() {
                 return Err(BuildError::Interrupted);
             }
@@ -329,6 +334,8 @@ impl Executor<'_> {
         state: &mut StageState,
         trigger: &str,
         stage: &Stage,
+        pos: (usize, usize),
+        step: (usize, usize),
     ) -> Result<(), BuildError> {
         let text = format!("FROM scratch\n{trigger}\n");
         let parsed = containerfile::parse(&text, "ONBUILD trigger").map_err(|e| {
@@ -338,11 +345,8 @@ impl Executor<'_> {
             )
         })?;
         for inst in &parsed.stages[0].instructions {
-            self.out.step(
-                (1, 1),
-                (1, 1),
-                &format!("ONBUILD {}", inst.origin().original),
-            );
+            self.out
+                .step(pos, step, &format!("ONBUILD {}", inst.origin().original));
             self.dispatch(state, inst)
                 .map_err(|e| self.step_error(&stage.from.origin, e))?;
         }
