@@ -190,3 +190,29 @@ fn onbuild_triggers_are_numbered_steps() {
         "{out}"
     );
 }
+
+/// BuildKit names a `RUN <<EOF` step with a preview of the script, its first
+/// line and `...` when there are more (buildah prints the same); other RUN
+/// lines show as written.
+#[test]
+fn heredoc_run_step_line_previews_the_script() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let out = sb.build(
+        "heredoc",
+        "FROM busybox\nRUN <<EOT\n  echo a > /a\necho b > /b\nEOT\nRUN <<'ONE'\necho one\nONE\nRUN cat <<EOT > /c\nx\nEOT\n",
+        &[],
+        &[],
+    );
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("STEP ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "STEP 1/4: FROM busybox",
+            "STEP 2/4: RUN <<EOT (echo a > /a...)",
+            "STEP 3/4: RUN <<'ONE' (echo one)",
+            "STEP 4/4: RUN cat <<EOT > /c",
+        ],
+        "{out}"
+    );
+}

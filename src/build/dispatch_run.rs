@@ -13,7 +13,7 @@ use crate::build::process_spec::process_spec;
 use crate::build::request::{NetworkMode, SecretSource};
 use crate::build::stage::StageState;
 use crate::build::step::{StepResult, View};
-use crate::containerfile::{Command, MountType, Run, RunMount};
+use crate::containerfile::{Command, Heredoc, MountType, Run, RunMount};
 use crate::image::created_by;
 use crate::image::lookup::lookup_image;
 use crate::layer::rootfs::Rootfs;
@@ -37,6 +37,37 @@ struct RunCommand {
     stdin_script: Option<String>,
 }
 
+/// The heredoc of a RUN whose whole command is that one heredoc
+/// (`RUN <<EOF`): its body is the script.
+pub fn lone_heredoc(run: &Run) -> Option<&Heredoc> {
+    let (Command::Shell(cmd), [only]) = (&run.command, run.heredocs.as_slice()) else {
+        return None;
+    };
+    let word = cmd.trim();
+    let name = word
+        .strip_prefix("<<")?
+        .trim_start_matches('-')
+        .trim_matches(|c| c == '"' || c == '\'');
+    (name == only.name).then_some(only)
+}
+
+/// What the STEP line shows for a RUN: its first line, plus for a lone
+/// heredoc a preview of the script, as BuildKit names the step
+/// (`RUN <<EOF (apt-get update...)`).
+pub fn step_text(run: &Run) -> String {
+    let original = &run.origin.original;
+    match lone_heredoc(run) {
+        Some(doc) => {
+            let body = doc.content.trim();
+            let mut lines = body.lines();
+            let first = lines.next().unwrap_or_default();
+            let more = if lines.next().is_some() { "..." } else { "" };
+            format!("{original} ({first}{more})")
+        }
+        None => original.clone(),
+    }
+}
+
 /// The argv of a RUN: shell form through SHELL, exec form as is, and a
 /// lone heredoc (`RUN <<EOF`) run as a script — by its `#!` interpreter
 /// when it has one, as BuildKit does.
@@ -50,41 +81,32 @@ fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
         }),
         Command::Shell(cmd) => {
             let mut script = cmd.clone();
-            if let [only] = run.heredocs.as_slice() {
-                let word = cmd.trim();
-                if word.starts_with("<<")
-                    && word
-                        .trim_start_matches("<<")
-                        .trim_start_matches('-')
-                        .trim_matches(|c| c == '"' || c == '\'')
-                        == only.name
-                {
-                    // Unquoted delimiters leave expansion to the shell, as BuildKit.
-                    let body = only.body();
-                    if let Some(line) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
-                        let mut argv: Vec<String> =
-                            line.split_whitespace().map(str::to_string).collect();
-                        if argv.is_empty() {
-                            return Err(StepError::Invalid(format!(
-                                "the heredoc script {:?} has an empty #! line",
-                                only.name
-                            )));
-                        }
-                        argv.push("/dev/stdin".to_string());
-                        return Ok(RunCommand {
-                            argv,
-                            text: body.clone(),
-                            stdin_script: Some(body),
-                        });
+            if let Some(only) = lone_heredoc(run) {
+                // Unquoted delimiters leave expansion to the shell, as BuildKit.
+                let body = only.body();
+                if let Some(line) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
+                    let mut argv: Vec<String> =
+                        line.split_whitespace().map(str::to_string).collect();
+                    if argv.is_empty() {
+                        return Err(StepError::Invalid(format!(
+                            "the heredoc script {:?} has an empty #! line",
+                            only.name
+                        )));
                     }
-                    let mut argv = shell.clone();
-                    argv.push(body.clone());
+                    argv.push("/dev/stdin".to_string());
                     return Ok(RunCommand {
                         argv,
-                        text: body,
-                        stdin_script: None,
+                        text: body.clone(),
+                        stdin_script: Some(body),
                     });
                 }
+                let mut argv = shell.clone();
+                argv.push(body.clone());
+                return Ok(RunCommand {
+                    argv,
+                    text: body,
+                    stdin_script: None,
+                });
             }
             for h in &run.heredocs {
                 script.push('\n');

@@ -312,8 +312,11 @@ impl Executor<'_> {
         }
         let first = triggers.len() + 2;
         for (n, inst) in stage.instructions.iter().enumerate() {
-            self.out
-                .step(pos, (n + first, total), &inst.origin().original);
+            let text = match inst {
+                containerfile::Instruction::Run(run) => crate::build::dispatch_run::step_text(run),
+                other => other.origin().original.clone(),
+            };
+            self.out.step(pos, (n + first, total), &text);
             if crate::sandbox::interrupted().is_some() {
                 return Err(BuildError::Interrupted);
             }
