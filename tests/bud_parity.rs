@@ -216,3 +216,34 @@ fn heredoc_run_step_line_previews_the_script() {
         "{out}"
     );
 }
+
+/// A `--timestamp` build must not reuse a layer cached by a build without
+/// it (its files keep their real mtimes): the result would depend on what
+/// was built before, not on the input.
+#[test]
+fn timestamp_builds_do_not_reuse_unclamped_cache() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let ctx = sb.context(
+        "ctx",
+        &[
+            ("f", "x"),
+            ("Containerfile", "FROM busybox\nCOPY f /f\nRUN touch /r\n"),
+        ],
+    );
+    let ctx = ctx.to_str().unwrap();
+    sb.ok(&["bud", "-q", "-t", "plain", ctx]);
+    let clamped = |tag: &str, extra: &[&str]| {
+        let mut args = vec!["bud", "-q", "-t", tag, "--timestamp", "1000000000"];
+        args.extend_from_slice(extra);
+        args.push(ctx);
+        sb.ok(&args);
+        let root = sb.unpack(tag);
+        let mtime = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap().mtime();
+        (mtime("f"), mtime("r"))
+    };
+    assert_eq!(clamped("cached", &[]), (1_000_000_000, 1_000_000_000));
+    let id = |tag: &str| sb.ok(&["inspect", "--format", "{{.FromImageID}}", tag]);
+    clamped("fresh", &["--no-cache"]);
+    assert_eq!(id("cached"), id("fresh"));
+}
