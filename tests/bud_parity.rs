@@ -247,3 +247,20 @@ fn timestamp_builds_do_not_reuse_unclamped_cache() {
     clamped("fresh", &["--no-cache"]);
     assert_eq!(id("cached"), id("fresh"));
 }
+
+/// A missing context is reported as missing (buildah: "stat /x: no such
+/// file or directory"), not as a context without a Containerfile.
+#[test]
+fn missing_context_is_named_as_such() {
+    let sb = Sandbox::new(Runner::Root);
+    let missing = sb.path().join("no-such-dir");
+    let out = sb.fails(&["bud", missing.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the build context {} is not a usable directory",
+            missing.display()
+        )) && stderr.contains("No such file or directory"),
+        "{stderr}"
+    );
+}

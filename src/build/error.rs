@@ -29,7 +29,7 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Parse(#[from] ParseError),
-    #[error("the build context {path} is not a directory: {source}")]
+    #[error("the build context {path} is not a usable directory ({source}): give an existing directory as CONTEXT")]
     Context {
         path: PathBuf,
         #[source]

@@ -153,6 +153,17 @@ fn read_containerfile(req: &BuildRequest) -> Result<(String, String, Option<Path
             return Ok((text.clone(), "stdin".to_string(), None))
         }
         Some(ContainerfileSource::Path(p)) => p.clone(),
+        None if !req.context.is_dir() => {
+            // Say that the context is missing, not that it lacks a Containerfile.
+            let source = match fs::metadata(&req.context) {
+                Err(e) => e,
+                Ok(_) => std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            };
+            return Err(BuildError::Context {
+                path: req.context.clone(),
+                source,
+            });
+        }
         None => ["Containerfile", "Dockerfile"]
             .iter()
             .map(|n| req.context.join(n))
