@@ -264,3 +264,29 @@ fn missing_context_is_named_as_such() {
         "{stderr}"
     );
 }
+
+/// `COPY --from=$ARG` naming a stage through a stage-local ARG, and
+/// `--chmod=$ARG`, are expanded as buildah and BuildKit expand them; the
+/// stage named that way is built, not skipped as unused.
+#[test]
+fn copy_flags_expand_stage_args() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.build(
+        "flags",
+        "FROM busybox AS s1
+RUN echo s1 > /s1
+FROM busybox
+ARG SRC=s1
+ARG MODE=640
+COPY --chmod=${MODE} a.txt /a
+COPY --from=${SRC} /s1 /s1
+",
+        &[("a.txt", "a")],
+        &[],
+    );
+    let root = sb.unpack("flags");
+    let mode = std::fs::metadata(root.join("a")).unwrap().mode() & 0o7777;
+    assert_eq!(mode, 0o640);
+    assert_eq!(std::fs::read_to_string(root.join("s1")).unwrap(), "s1\n");
+}

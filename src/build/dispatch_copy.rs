@@ -114,7 +114,11 @@ impl Executor<'_> {
         };
         let opts = CopyOptions {
             chown: None,
-            chmod: copy.chmod.as_deref().map(parse_chmod).transpose()?,
+            chmod: copy
+                .chmod
+                .as_deref()
+                .map(|m| parse_chmod(&state.expand(m)?))
+                .transpose()?,
             exclude: copy.excludes.clone(),
             parents: copy.parents,
             workdir: PathBuf::from(&state.config.image().config.working_dir),
@@ -150,7 +154,11 @@ impl Executor<'_> {
         };
         let opts = CopyOptions {
             chown: None,
-            chmod: add.chmod.as_deref().map(parse_chmod).transpose()?,
+            chmod: add
+                .chmod
+                .as_deref()
+                .map(|m| parse_chmod(&state.expand(m)?))
+                .transpose()?,
             exclude: add.excludes.clone(),
             parents: false,
             workdir: PathBuf::from(&state.config.image().config.working_dir),
