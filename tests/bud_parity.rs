@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::{Runner, Sandbox};
 
@@ -289,4 +289,32 @@ COPY --from=${SRC} /s1 /s1
     let mode = std::fs::metadata(root.join("a")).unwrap().mode() & 0o7777;
     assert_eq!(mode, 0o640);
     assert_eq!(std::fs::read_to_string(root.join("s1")).unwrap(), "s1\n");
+}
+
+/// A secret mount is a private copy, mode 0400 owned by root unless
+/// `mode=`/`uid=`/`gid=` say otherwise (BuildKit's defaults; buildah also
+/// shows 0400), whatever the mode of the file given with `--secret`.
+#[test]
+fn secret_mounts_have_buildkit_mode_and_owner() {
+    for runner in Runner::all() {
+        let sb = Sandbox::new(runner);
+        sb.import_busybox();
+        let secret = sb.write("secret.txt", "topsecret");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let spec = format!("id=s,src={}", secret.display());
+        let out = sb.build(
+            "secrets",
+            "FROM busybox
+RUN --mount=type=secret,id=s stat -c '%a %u %g' /run/secrets/s
+RUN --mount=type=secret,id=s,mode=0440,uid=1000,gid=50,target=/x stat -c '%a %u %g' /x && cat /x
+",
+            &[],
+            &["--secret", &spec],
+        );
+        assert!(out.contains("\n400 0 0\n"), "{runner:?}: {out}");
+        assert!(
+            out.contains("\n440 1000 50\ntopsecret"),
+            "{runner:?}: {out}"
+        );
+    }
 }

@@ -382,33 +382,41 @@ impl Executor<'_> {
             }
             return Ok(());
         };
-        let value_file = match &secret.source {
-            SecretSource::File(path) => path.clone(),
-            SecretSource::Env(var) => {
-                let value = std::env::var_os(var).ok_or_else(|| {
+        // The step sees a private copy with the mount's mode (0400 unless
+        // `mode=` says otherwise) and owner (`uid=`/`gid=`, root by
+        // default), as BuildKit mounts secrets, never the file as given.
+        let value: Vec<u8> = match &secret.source {
+            SecretSource::File(path) => fs::read(path).map_err(|e| {
+                StepError::Invalid(format!("secret {id:?}: reading {}: {e}", path.display()))
+            })?,
+            SecretSource::Env(var) => std::env::var_os(var)
+                .map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec())
+                .ok_or_else(|| {
                     StepError::Invalid(format!(
                         "secret {id:?}: environment variable {var} is not set"
                     ))
-                })?;
-                let dir = tempfile::Builder::new()
-                    .prefix("secret-")
-                    .tempdir_in(self.run_dir_ready()?)?;
-                let file = dir.path().join("value");
-                fs::write(
-                    &file,
-                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
-                )?;
-                fs::set_permissions(
-                    &file,
-                    fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)),
-                )?;
-                out.temp.push(dir);
-                file
-            }
+                })?,
         };
+        let dir = tempfile::Builder::new()
+            .prefix("secret-")
+            .tempdir_in(self.run_dir_ready()?)?;
+        let value_file = dir.path().join("value");
+        fs::write(&value_file, &value)?;
+        fs::set_permissions(
+            &value_file,
+            fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)),
+        )?;
+        if spec.uid.is_some() || spec.gid.is_some() {
+            std::os::unix::fs::chown(
+                &value_file,
+                Some(spec.uid.unwrap_or(0)),
+                Some(spec.gid.unwrap_or(0)),
+            )?;
+        }
+        out.temp.push(dir);
         if let Some(var) = &spec.env {
-            let value = fs::read_to_string(&value_file)?;
-            out.env.push((var.clone(), value));
+            out.env
+                .push((var.clone(), String::from_utf8_lossy(&value).into_owned()));
             if spec.target.is_none() {
                 return Ok(());
             }
