@@ -318,3 +318,34 @@ RUN --mount=type=secret,id=s,mode=0440,uid=1000,gid=50,target=/x stat -c '%a %u 
         );
     }
 }
+
+/// ARG history is the ARG as the file declares it (`ARG A=default`, `ARG
+/// B` without a value), as docker commits it; a `--build-arg` value shows
+/// only in the `|N` prefix of RUN.
+#[test]
+fn arg_history_shows_the_declaration() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.build(
+        "args",
+        "FROM busybox\nARG A=dflt B\nARG C\nRUN echo $A $B\n",
+        &[],
+        &["--build-arg", "A=secret-value", "--build-arg", "B=b"],
+    );
+    let history = sb.config("args")["history"].clone();
+    let created: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["created_by"].as_str())
+        .collect();
+    assert_eq!(
+        created[1..],
+        [
+            "/bin/sh -c #(nop) ARG A=dflt B",
+            "/bin/sh -c #(nop) ARG C",
+            "|2 A=secret-value B=b /bin/sh -c echo $A $B",
+        ],
+        "{created:?}"
+    );
+}

@@ -163,19 +163,25 @@ impl Executor<'_> {
     ) -> Result<(), StepError> {
         let mut history = Vec::new();
         for def in &arg.args {
+            let default = def
+                .default
+                .as_deref()
+                .map(|d| state.expand(d))
+                .transpose()?;
+            // History shows the ARG as the file declares it (docker's
+            // commit message): a `--build-arg` value shows only in the
+            // `|N K=V` prefix of the RUN lines that see it.
+            history.push((def.name.clone(), default.clone()));
             let value = match self.build_args.take(&def.name) {
                 Some(v) => Some(v),
-                None => match &def.default {
-                    Some(d) => Some(state.expand(d)?),
+                None => match default {
+                    Some(d) => Some(d),
                     None => {
                         use crate::containerfile::shell::Env;
                         self.global_env.get(&def.name).map(str::to_string)
                     }
                 },
             };
-            if let Some(v) = &value {
-                history.push((def.name.clone(), v.clone()));
-            }
             state.args.declare(&def.name, value);
         }
         let text = format!("{:?}", state.args.values());

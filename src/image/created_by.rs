@@ -11,9 +11,17 @@ pub fn metadata(original: &str) -> String {
     format!("/bin/sh -c #(nop) {original}")
 }
 
-/// `ARG` entries: the build args in use, as `K=V` words separated by spaces.
-pub fn arg(build_args: &[(String, String)]) -> String {
-    format!("/bin/sh -c #(nop) ARG {}", join_args(build_args))
+/// `ARG` entries: each declared name as `K=V` when it has a value, as `K`
+/// alone when not (docker's `ARG H` for an arg without default or value).
+pub fn arg(declared: &[(String, Option<String>)]) -> String {
+    let words: Vec<String> = declared
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.clone(),
+        })
+        .collect();
+    format!("/bin/sh -c #(nop) ARG {}", words.join(" "))
 }
 
 /// `RUN`: `command` is the instruction text after `RUN ` (shell or exec
@@ -85,7 +93,11 @@ mod tests {
     fn metadata_lines() {
         assert_eq!(metadata("ENV A=b"), "/bin/sh -c #(nop) ENV A=b");
         assert_eq!(metadata(r#"CMD ["x"]"#), r#"/bin/sh -c #(nop) CMD ["x"]"#);
-        assert_eq!(arg(&args(&[("A", "1")])), "/bin/sh -c #(nop) ARG A=1");
+        let declared = [
+            ("A".to_string(), Some("1".to_string())),
+            ("B".to_string(), None),
+        ];
+        assert_eq!(arg(&declared), "/bin/sh -c #(nop) ARG A=1 B");
     }
 
     #[test]
