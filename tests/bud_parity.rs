@@ -349,3 +349,23 @@ fn arg_history_shows_the_declaration() {
         "{created:?}"
     );
 }
+
+/// docker rejects a STOPSIGNAL that names no signal ("Invalid signal");
+/// buildah too. Names without SIG, any case and numbers are fine.
+#[test]
+fn stopsignal_must_name_a_signal() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let ctx = sb.context(
+        "bad",
+        &[("Containerfile", "FROM busybox\nSTOPSIGNAL SIGFOO\n")],
+    );
+    let out = sb.fails(&["bud", ctx.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Containerfile:2") && stderr.contains("invalid signal \"SIGFOO\""),
+        "{stderr}"
+    );
+    sb.build("ok", "FROM busybox\nARG S=quit\nSTOPSIGNAL $S\n", &[], &[]);
+    assert_eq!(sb.config("ok")["config"]["StopSignal"], "quit");
+}

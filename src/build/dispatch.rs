@@ -106,6 +106,11 @@ impl Executor<'_> {
             Instruction::Shell(s) => state.config.set_shell(s.shell.clone()),
             Instruction::StopSignal(s) => {
                 let signal = state.expand(&s.signal)?;
+                if !crate::image::config::is_valid_stop_signal(&signal) {
+                    return Err(StepError::Invalid(format!(
+                        "invalid signal {signal:?} for STOPSIGNAL: use a name such as SIGTERM or a positive number"
+                    )));
+                }
                 state.config.set_stop_signal(&signal);
             }
             Instruction::Healthcheck(h) => {
