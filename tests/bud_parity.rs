@@ -4,6 +4,7 @@
 //! owners and paths checked here do not depend on the runner.
 
 mod common;
+mod registry_support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -368,4 +369,35 @@ fn stopsignal_must_name_a_signal() {
     );
     sb.build("ok", "FROM busybox\nARG S=quit\nSTOPSIGNAL $S\n", &[], &[]);
     assert_eq!(sb.config("ok")["config"]["StopSignal"], "quit");
+}
+
+/// docker pulls an image that `COPY --from` or `RUN --mount=from=` names
+/// when it is not local, as it pulls FROM's; rbuild looked only in its store.
+#[test]
+fn from_images_are_pulled_like_from() {
+    let reg = registry_support::Registry::start(registry_support::RegistryConfig::default());
+    let host = reg.host();
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let remote = format!("{host}/lib/bb:1");
+    sb.ok(&[
+        "push",
+        "--tls-verify=false",
+        "busybox",
+        &format!("docker://{remote}"),
+    ]);
+    let file = format!(
+        "FROM busybox\nCOPY --from={remote} /etc/passwd /pw\nRUN --mount=type=bind,from={remote},target=/m cp /m/etc/group /g\n"
+    );
+    sb.build("pulled", &file, &[], &["--tls-verify=false"]);
+    let root = sb.unpack("pulled");
+    assert!(root.join("pw").is_file() && root.join("g").is_file());
+    let never = sb.context("never", &[("Containerfile", &file)]);
+    sb.ok(&["rmi", &remote]);
+    let out = sb.fails(&["bud", "--pull=never", never.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("--from={remote}")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

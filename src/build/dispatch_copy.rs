@@ -17,7 +17,6 @@ use crate::build::userdb::resolve_chown;
 use crate::containerfile::{Add, Copy, CopySource, Heredoc};
 use crate::digest::{Digest, Hasher};
 use crate::image::created_by::{self, ContentSummary};
-use crate::image::lookup::lookup_image;
 use crate::layer::rootfs::Rootfs;
 
 /// Where a COPY reads from, kept mounted for the step.
@@ -83,12 +82,11 @@ impl Executor<'_> {
                 .ok_or_else(|| StepError::Invalid(format!("stage {name:?} was not built")))?;
             (result.layers.clone(), format!("stage {name:?}"))
         } else {
-            let rec = lookup_image(self.store, &name).map_err(|e| {
+            let rec = self.image_by_policy(&name).map_err(|e| {
                 StepError::Invalid(format!(
                     "--from={name}: no stage or image by that name: {e}"
                 ))
             })?;
-            self.lease.protect_image(&rec.id)?;
             (rec.layers, format!("image {name:?}"))
         };
         let view = View::mount(self.store, &layers, &self.mounts_dir)?;

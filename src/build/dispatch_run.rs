@@ -15,7 +15,6 @@ use crate::build::stage::StageState;
 use crate::build::step::{StepResult, View};
 use crate::containerfile::{Command, Heredoc, MountType, Run, RunMount};
 use crate::image::created_by;
-use crate::image::lookup::lookup_image;
 use crate::layer::rootfs::Rootfs;
 use crate::sandbox::{MountKind, Network, RunSpec, SandboxMount};
 
@@ -268,7 +267,7 @@ impl Executor<'_> {
                                 })?;
                                 (r.layers.clone(), r.cache_key.hex())
                             } else {
-                                let rec = lookup_image(self.store, &name).map_err(|e| {
+                                let rec = self.image_by_policy(&name).map_err(|e| {
                                     StepError::Invalid(format!("--mount from={name}: {e}"))
                                 })?;
                                 (rec.layers.clone(), rec.id.hex())

@@ -410,6 +410,28 @@ impl Executor<'_> {
         words.join(" ")
     }
 
+    /// An image named by FROM or a `--from`, found locally or pulled as
+    /// `--pull` says (docker pulls the images `COPY --from` names too), and
+    /// protected from removal for the rest of the build.
+    pub(crate) fn image_by_policy(
+        &self,
+        image: &str,
+    ) -> Result<crate::store::ImageRecord, crate::registry::RegistryError> {
+        let mut pull_options = self.req.pull_options.clone();
+        pull_options.platform = self.platform.clone();
+        let printer = crate::registry::pull::stderr_printer(self.req.quiet);
+        let rec = crate::registry::pull_with_policy(
+            self.store,
+            &self.lease,
+            image,
+            self.req.pull,
+            &pull_options,
+            &printer,
+        )?;
+        self.lease.protect_image(&rec.id)?;
+        Ok(rec)
+    }
+
     /// The stage's starting state: scratch, an earlier stage, or an image.
     fn base_state(&self, i: usize, stage: &Stage) -> Result<StageState, StepError> {
         let lexer = Lexer::new(self.cf.escape);
@@ -438,23 +460,11 @@ impl Executor<'_> {
             key.update(base.cache_key.hex().as_bytes());
             (ImageConfigBuilder::from_base(base.config), base.layers)
         } else {
-            let mut pull_options = self.req.pull_options.clone();
-            pull_options.platform = self.platform.clone();
-            let printer = crate::registry::pull::stderr_printer(self.req.quiet);
-            let rec = crate::registry::pull_with_policy(
-                self.store,
-                &self.lease,
-                &image,
-                self.req.pull,
-                &pull_options,
-                &printer,
-            )
-            .map_err(|e| {
+            let rec = self.image_by_policy(&image).map_err(|e| {
                 StepError::Invalid(format!(
                     "{e}; import a base with `rbuild import ROOTFS.tar NAME` or pull it first"
                 ))
             })?;
-            self.lease.protect_image(&rec.id)?;
             key.update(rec.id.hex().as_bytes());
             let config = Image::from_json(&self.store.read_blob(&rec.id)?)
                 .map_err(|e| StepError::Invalid(format!("the config of {image}: {e}")))?;
