@@ -401,3 +401,33 @@ fn from_images_are_pulled_like_from() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// RUN history is the command as docker records it, the argv joined by
+/// spaces: through SHELL for the shell form, as given for the exec form
+/// (buildah writes `/bin/sh -c` and the JSON text instead).
+#[test]
+fn run_history_is_the_command_as_run() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.build(
+        "runs",
+        "FROM busybox\nARG A=1\nRUN [\"/bin/sh\", \"-c\", \"echo exec > /e\"]\nSHELL [\"/bin/sh\", \"-ec\"]\nRUN echo shell > /s\n",
+        &[],
+        &[],
+    );
+    let history = sb.config("runs")["history"].clone();
+    let created: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["created_by"].as_str())
+        .filter(|c| c.starts_with('|'))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            "|1 A=1 /bin/sh -c echo exec > /e",
+            "|1 A=1 /bin/sh -ec echo shell > /s",
+        ]
+    );
+}

@@ -28,7 +28,8 @@ struct PreparedMounts {
     key_parts: Vec<String>,
 }
 
-/// How a RUN starts: its argv, its text for history, and for a heredoc
+/// How a RUN starts: its argv, its command line for history (the argv
+/// joined by spaces, as docker records it), and for a heredoc
 /// script with a `#!` line the script, which goes in on stdin.
 struct RunCommand {
     argv: Vec<String>,
@@ -75,7 +76,7 @@ fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
     match &run.command {
         Command::Exec(v) => Ok(RunCommand {
             argv: v.clone(),
-            text: serde_json::to_string(v).unwrap_or_default(),
+            text: v.join(" "),
             stdin_script: None,
         }),
         Command::Shell(cmd) => {
@@ -95,15 +96,15 @@ fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
                     argv.push("/dev/stdin".to_string());
                     return Ok(RunCommand {
                         argv,
-                        text: body.clone(),
+                        text: format!("{} {body}", shell.join(" ")),
                         stdin_script: Some(body),
                     });
                 }
                 let mut argv = shell.clone();
                 argv.push(body.clone());
                 return Ok(RunCommand {
+                    text: argv.join(" "),
                     argv,
-                    text: body,
                     stdin_script: None,
                 });
             }
@@ -113,10 +114,10 @@ fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
                 script.push_str(&h.name);
             }
             let mut argv = shell;
-            argv.push(script.clone());
+            argv.push(script);
             Ok(RunCommand {
+                text: argv.join(" "),
                 argv,
-                text: script,
                 stdin_script: None,
             })
         }

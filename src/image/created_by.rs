@@ -24,15 +24,17 @@ pub fn arg(declared: &[(String, Option<String>)]) -> String {
     format!("/bin/sh -c #(nop) ARG {}", words.join(" "))
 }
 
-/// `RUN`: `command` is the instruction text after `RUN ` (shell or exec
-/// form as written); `build_args` are the args the command sees, sorted.
+/// `RUN`: `command_line` is the command as docker's classic builder
+/// records it, its argv joined by spaces (`/bin/sh -c cmd` for the shell
+/// form under the default SHELL, `echo hi` for `RUN ["echo", "hi"]`);
+/// `build_args` are the args the command sees, sorted.
 /// With args: `|2 A=1 B=2 /bin/sh -c cmd`.
-pub fn run(build_args: &[(String, String)], command: &str) -> String {
+pub fn run(build_args: &[(String, String)], command_line: &str) -> String {
     if build_args.is_empty() {
-        format!("/bin/sh -c {command}")
+        command_line.to_string()
     } else {
         format!(
-            "|{} {} /bin/sh -c {command}",
+            "|{} {} {command_line}",
             build_args.len(),
             join_args(build_args)
         )
@@ -102,11 +104,12 @@ mod tests {
 
     #[test]
     fn run_lines() {
-        assert_eq!(run(&[], "echo hi"), "/bin/sh -c echo hi");
+        assert_eq!(run(&[], "/bin/sh -c echo hi"), "/bin/sh -c echo hi");
         assert_eq!(
-            run(&args(&[("A", "1"), ("B", "2")]), "cmd"),
+            run(&args(&[("A", "1"), ("B", "2")]), "/bin/sh -c cmd"),
             "|2 A=1 B=2 /bin/sh -c cmd"
         );
+        assert_eq!(run(&args(&[("A", "1")]), "echo hi"), "|1 A=1 echo hi");
     }
 
     #[test]
