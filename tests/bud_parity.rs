@@ -431,3 +431,25 @@ fn run_history_is_the_command_as_run() {
         ]
     );
 }
+
+/// With `-f PATH`, errors name the file by that path: the context may hold
+/// another Containerfile, and `Containerfile:3` would point at the wrong one.
+#[test]
+fn errors_name_the_file_given_with_f() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let ctx = sb.context("ctx", &[("Containerfile", "FROM busybox\n")]);
+    let file = sb.write(
+        "elsewhere/Containerfile",
+        "FROM busybox\n\nCOPY missing /x\n",
+    );
+    let out = sb.fails(&["bud", "-f", file.to_str().unwrap(), ctx.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: error building at STEP \"COPY missing /x\"",
+            file.display()
+        )),
+        "{stderr}"
+    );
+}

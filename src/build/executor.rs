@@ -177,10 +177,15 @@ fn read_containerfile(req: &BuildRequest) -> Result<(String, String, Option<Path
             path: path.clone(),
             source,
         })?;
-    let label = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
+    // Errors name the file as the user named it: with `-f` the path given
+    // (the context may hold another Containerfile), else the file's name.
+    let label = match &req.containerfile {
+        Some(ContainerfileSource::Path(_)) => path.display().to_string(),
+        _ => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string()),
+    };
     Ok((text, label, Some(path)))
 }
 
