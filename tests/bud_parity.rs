@@ -453,3 +453,27 @@ fn errors_name_the_file_given_with_f() {
         "{stderr}"
     );
 }
+
+/// `RUN --security=insecure` was accepted and silently run unprivileged;
+/// BuildKit refuses it without the security.insecure entitlement and
+/// buildah refuses the flag, so rbuild says it does not support it.
+#[test]
+fn run_security_insecure_is_refused() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let ctx = sb.context(
+        "ctx",
+        &[(
+            "Containerfile",
+            "FROM busybox\nRUN --security=insecure true\n",
+        )],
+    );
+    let out = sb.fails(&["bud", ctx.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Containerfile:2")
+            && stderr.contains("--security=insecure is not supported"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(125));
+}

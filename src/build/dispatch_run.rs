@@ -126,6 +126,14 @@ fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
 
 impl Executor<'_> {
     pub(crate) fn dispatch_run(&self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
+        if run.security == crate::containerfile::Security::Insecure {
+            // BuildKit refuses it unless the build is given the
+            // security.insecure entitlement; rbuild has no such mode, and
+            // running the step unprivileged would hide the difference.
+            return Err(StepError::Invalid(
+                "RUN --security=insecure is not supported: rbuild runs every step in its normal sandbox; remove the flag".to_string(),
+            ));
+        }
         let RunCommand {
             argv,
             text: command_text,
