@@ -477,3 +477,32 @@ fn run_security_insecure_is_refused() {
     );
     assert_eq!(out.status.code(), Some(125));
 }
+
+/// A bind mount of the build context shows it as docker sends it, without
+/// what `.containerignore` excludes (buildah shows everything); writes to
+/// an rw mount stay private.
+#[test]
+fn context_bind_mount_honours_the_ignore_file() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let ctx = sb.context(
+        "ctx",
+        &[
+            ("Containerfile", "FROM busybox\nRUN --mount=type=bind,target=/m ls -A /m > /seen\nRUN --mount=type=bind,target=/m,source=d,rw ls -A /m > /seen-d && touch /m/new\n"),
+            (".containerignore", "*.log\nd/skip\n"),
+            ("keep.txt", "k"),
+            ("drop.log", "d"),
+            ("d/skip", "s"),
+            ("d/kept", "k"),
+        ],
+    );
+    sb.ok(&["bud", "-t", "bind", ctx.to_str().unwrap()]);
+    let root = sb.unpack("bind");
+    let seen = std::fs::read_to_string(root.join("seen")).unwrap();
+    assert_eq!(seen, ".containerignore\nContainerfile\nd\nkeep.txt\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("seen-d")).unwrap(),
+        "kept\n"
+    );
+    assert!(!ctx.join("d/new").exists());
+}

@@ -296,9 +296,17 @@ impl Executor<'_> {
                             (self.context.rootfs().root().to_path_buf(), digest.hex())
                         }
                     };
-                    let host = Rootfs::new(root).resolve(&source)?;
+                    let mut host = Rootfs::new(root).resolve(&source)?;
                     out.key_parts.push(format!("bind {target} {key} {source}"));
-                    let host = if spec.readonly {
+                    let mut private = false;
+                    if spec.from.is_none() && !self.context.ignore().is_empty() {
+                        if let Some(view) = self.filtered_context(&source, &host)? {
+                            host = view.path().join("root");
+                            out.temp.push(view);
+                            private = true;
+                        }
+                    }
+                    let host = if spec.readonly || private {
                         host
                     } else {
                         // Writes to a rw bind are thrown away, as BuildKit does.
@@ -362,6 +370,40 @@ impl Executor<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// The build context as a bind mount shows it: without what
+    /// `.containerignore`/`.dockerignore` exclude, as docker never sends
+    /// those files to the builder. A private copy of the directory
+    /// `source` (at `host`) with the ignore rules applied; `None` for a
+    /// file source, which is bound as it is.
+    fn filtered_context(
+        &self,
+        source: &str,
+        host: &Path,
+    ) -> Result<Option<tempfile::TempDir>, StepError> {
+        if !fs::metadata(host).map(|m| m.is_dir()).unwrap_or(false) {
+            return Ok(None);
+        }
+        let view = tempfile::Builder::new()
+            .prefix("context-view-")
+            .tempdir_in(self.run_dir_ready()?)?;
+        let root = view.path().join("root");
+        fs::create_dir(&root)?;
+        let opts = crate::build::copy::CopyOptions {
+            workdir: PathBuf::from("/"),
+            // A bind mount shows the context's own owners.
+            preserve_ownership_from_source: true,
+            ..Default::default()
+        };
+        crate::build::copy::copy_into(
+            &Rootfs::new(root),
+            &self.context,
+            &[source.to_string()],
+            "/",
+            &opts,
+        )?;
+        Ok(Some(view))
     }
 
     fn run_dir_ready(&self) -> Result<PathBuf, StepError> {
