@@ -256,8 +256,9 @@ fn shell_forms_and_the_shell_instruction() {
             .iter()
             .find(|h| h["created_by"].as_str().unwrap().contains("shell-form"))
             .unwrap();
-        // buildah's getCreatedBy writes `/bin/sh -c` whatever SHELL says.
-        assert_eq!(run["created_by"], "/bin/sh -c echo shell-form > /sf");
+        // Docker (classic and BuildKit) records the command as run, through
+        // SHELL; buildah writes `/bin/sh -c` whatever SHELL says.
+        assert_eq!(run["created_by"], "/bin/sh -ec echo shell-form > /sf");
 
         // -e from SHELL stops at the first failing command.
         let ctx = sb.context(

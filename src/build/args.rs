@@ -1,14 +1,15 @@
 //! ARG semantics as docker has them: global ARGs (before the first FROM)
 //! are visible only to FROM lines unless a stage declares them again;
-//! `--build-arg` overrides defaults; proxy args work undeclared but never
-//! reach history; platform args are predefined.
+//! `--build-arg` overrides defaults; proxy args work undeclared and then
+//! stay out of history (an ARG line opts them in); platform args are
+//! predefined.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use crate::image::Platform;
 
-/// Args docker accepts without an ARG line and keeps out of history.
+/// Args docker accepts without an ARG line (and then keeps out of history).
 pub const PROXY_ARGS: [&str; 10] = [
     "HTTP_PROXY",
     "http_proxy",

@@ -6,9 +6,11 @@ use crate::build::error::StepError;
 use crate::build::executor::Executor;
 use crate::build::stage::StageState;
 use crate::build::step::StepResult;
+use crate::build::userdb::resolve_dir_owner;
 use crate::containerfile::{Command, HealthcheckKind, Instruction};
 use crate::image::created_by;
 use crate::image::HealthConfig;
+use crate::layer::rootfs::NewDir;
 
 /// The shell a shell-form command runs with.
 pub fn shell_of(state: &StageState) -> Vec<String> {
@@ -104,6 +106,11 @@ impl Executor<'_> {
             Instruction::Shell(s) => state.config.set_shell(s.shell.clone()),
             Instruction::StopSignal(s) => {
                 let signal = state.expand(&s.signal)?;
+                if !crate::image::config::is_valid_stop_signal(&signal) {
+                    return Err(StepError::Invalid(format!(
+                        "invalid signal {signal:?} for STOPSIGNAL: use a name such as SIGTERM or a positive number"
+                    )));
+                }
                 state.config.set_stop_signal(&signal);
             }
             Instruction::Healthcheck(h) => {
@@ -161,19 +168,25 @@ impl Executor<'_> {
     ) -> Result<(), StepError> {
         let mut history = Vec::new();
         for def in &arg.args {
+            let default = def
+                .default
+                .as_deref()
+                .map(|d| state.expand(d))
+                .transpose()?;
+            // History shows the ARG as the file declares it (docker's
+            // commit message): a `--build-arg` value shows only in the
+            // `|N K=V` prefix of the RUN lines that see it.
+            history.push((def.name.clone(), default.clone()));
             let value = match self.build_args.take(&def.name) {
                 Some(v) => Some(v),
-                None => match &def.default {
-                    Some(d) => Some(state.expand(d)?),
+                None => match default {
+                    Some(d) => Some(d),
                     None => {
                         use crate::containerfile::shell::Env;
                         self.global_env.get(&def.name).map(str::to_string)
                     }
                 },
             };
-            if let Some(v) = &value {
-                history.push((def.name.clone(), v.clone()));
-            }
             state.args.declare(&def.name, value);
         }
         let text = format!("{:?}", state.args.values());
@@ -185,7 +198,9 @@ impl Executor<'_> {
     }
 
     /// `WORKDIR`: sets the directory and creates it; a layer only when the
-    /// directory was missing.
+    /// directory was missing. Directories it creates belong to the current
+    /// `USER` (as BuildKit and buildah make them), so a non-root user can
+    /// write to the WORKDIR it asked for.
     fn dispatch_workdir(
         &self,
         state: &mut StageState,
@@ -195,13 +210,22 @@ impl Executor<'_> {
         let expanded = state.expand(path)?;
         state.config.set_workdir(&expanded);
         let dir = state.config.image().config.working_dir.clone();
-        let key = state.chain_key(&[original, &dir]);
+        let user = state.config.image().config.user.clone();
+        let key = state.chain_key(&[original, &dir, &user]);
         let created_by = created_by::metadata(original);
         let ctx = self.layer_context();
         let result = ctx.run_step(state, key, &created_by, |merged| {
             let rootfs = crate::layer::rootfs::Rootfs::new(merged.to_path_buf());
             if rootfs.metadata(&dir)?.is_none() {
-                rootfs.create_dir_all(&dir, Default::default())?;
+                let owner = match user.as_str() {
+                    "" => None,
+                    spec => Some(resolve_dir_owner(&rootfs, spec)?),
+                };
+                let new = NewDir {
+                    owner,
+                    ..NewDir::default()
+                };
+                rootfs.create_dir_all(&dir, new)?;
             }
             Ok(())
         })?;

@@ -17,7 +17,6 @@ use crate::build::userdb::resolve_chown;
 use crate::containerfile::{Add, Copy, CopySource, Heredoc};
 use crate::digest::{Digest, Hasher};
 use crate::image::created_by::{self, ContentSummary};
-use crate::image::lookup::lookup_image;
 use crate::layer::rootfs::Rootfs;
 
 /// Where a COPY reads from, kept mounted for the step.
@@ -83,12 +82,11 @@ impl Executor<'_> {
                 .ok_or_else(|| StepError::Invalid(format!("stage {name:?} was not built")))?;
             (result.layers.clone(), format!("stage {name:?}"))
         } else {
-            let rec = lookup_image(self.store, &name).map_err(|e| {
+            let rec = self.image_by_policy(&name).map_err(|e| {
                 StepError::Invalid(format!(
                     "--from={name}: no stage or image by that name: {e}"
                 ))
             })?;
-            self.lease.protect_image(&rec.id)?;
             (rec.layers, format!("image {name:?}"))
         };
         let view = View::mount(self.store, &layers, &self.mounts_dir)?;
@@ -114,7 +112,11 @@ impl Executor<'_> {
         };
         let opts = CopyOptions {
             chown: None,
-            chmod: copy.chmod.as_deref().map(parse_chmod).transpose()?,
+            chmod: copy
+                .chmod
+                .as_deref()
+                .map(|m| parse_chmod(&state.expand(m)?))
+                .transpose()?,
             exclude: copy.excludes.clone(),
             parents: copy.parents,
             workdir: PathBuf::from(&state.config.image().config.working_dir),
@@ -150,7 +152,11 @@ impl Executor<'_> {
         };
         let opts = CopyOptions {
             chown: None,
-            chmod: add.chmod.as_deref().map(parse_chmod).transpose()?,
+            chmod: add
+                .chmod
+                .as_deref()
+                .map(|m| parse_chmod(&state.expand(m)?))
+                .transpose()?,
             exclude: add.excludes.clone(),
             parents: false,
             workdir: PathBuf::from(&state.config.image().config.working_dir),
@@ -235,11 +241,20 @@ impl Executor<'_> {
             }
         }
         let content = content.finish();
-        let summary = if sources.paths.len() + sources.heredocs.len() > 1 {
+        // Docker counts what the sources matched, not how many were
+        // written: a glob matching two files is `multi:`.
+        let expanded: Vec<_> = local.iter().map(|p| tree.expand(p).ok()).collect();
+        let matched: usize = expanded
+            .iter()
+            .map(|m| m.as_ref().map_or(1, |m| m.len()))
+            .sum::<usize>()
+            + urls.len()
+            + sources.heredocs.len();
+        let summary = if matched > 1 {
             ContentSummary::Multi(content)
-        } else if local
+        } else if expanded
             .first()
-            .and_then(|p| tree.expand(p).ok())
+            .and_then(|m| m.as_ref())
             .and_then(|m| m.first().map(|m| m.meta.is_dir()))
             .unwrap_or(false)
         {

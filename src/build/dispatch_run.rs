@@ -13,9 +13,8 @@ use crate::build::process_spec::process_spec;
 use crate::build::request::{NetworkMode, SecretSource};
 use crate::build::stage::StageState;
 use crate::build::step::{StepResult, View};
-use crate::containerfile::{Command, MountType, Run, RunMount};
+use crate::containerfile::{Command, Heredoc, MountType, Run, RunMount};
 use crate::image::created_by;
-use crate::image::lookup::lookup_image;
 use crate::layer::rootfs::Rootfs;
 use crate::sandbox::{MountKind, Network, RunSpec, SandboxMount};
 
@@ -29,12 +28,44 @@ struct PreparedMounts {
     key_parts: Vec<String>,
 }
 
-/// How a RUN starts: its argv, its text for history, and for a heredoc
+/// How a RUN starts: its argv, its command line for history (the argv
+/// joined by spaces, as docker records it), and for a heredoc
 /// script with a `#!` line the script, which goes in on stdin.
 struct RunCommand {
     argv: Vec<String>,
     text: String,
     stdin_script: Option<String>,
+}
+
+/// The heredoc of a RUN whose whole command is that one heredoc
+/// (`RUN <<EOF`): its body is the script.
+pub fn lone_heredoc(run: &Run) -> Option<&Heredoc> {
+    let (Command::Shell(cmd), [only]) = (&run.command, run.heredocs.as_slice()) else {
+        return None;
+    };
+    let word = cmd.trim();
+    let name = word
+        .strip_prefix("<<")?
+        .trim_start_matches('-')
+        .trim_matches(|c| c == '"' || c == '\'');
+    (name == only.name).then_some(only)
+}
+
+/// What the STEP line shows for a RUN: its first line, plus for a lone
+/// heredoc a preview of the script, as BuildKit names the step
+/// (`RUN <<EOF (apt-get update...)`).
+pub fn step_text(run: &Run) -> String {
+    let original = &run.origin.original;
+    match lone_heredoc(run) {
+        Some(doc) => {
+            let body = doc.content.trim();
+            let mut lines = body.lines();
+            let first = lines.next().unwrap_or_default();
+            let more = if lines.next().is_some() { "..." } else { "" };
+            format!("{original} ({first}{more})")
+        }
+        None => original.clone(),
+    }
 }
 
 /// The argv of a RUN: shell form through SHELL, exec form as is, and a
@@ -45,46 +76,37 @@ fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
     match &run.command {
         Command::Exec(v) => Ok(RunCommand {
             argv: v.clone(),
-            text: serde_json::to_string(v).unwrap_or_default(),
+            text: v.join(" "),
             stdin_script: None,
         }),
         Command::Shell(cmd) => {
             let mut script = cmd.clone();
-            if let [only] = run.heredocs.as_slice() {
-                let word = cmd.trim();
-                if word.starts_with("<<")
-                    && word
-                        .trim_start_matches("<<")
-                        .trim_start_matches('-')
-                        .trim_matches(|c| c == '"' || c == '\'')
-                        == only.name
-                {
-                    // Unquoted delimiters leave expansion to the shell, as BuildKit.
-                    let body = only.body();
-                    if let Some(line) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
-                        let mut argv: Vec<String> =
-                            line.split_whitespace().map(str::to_string).collect();
-                        if argv.is_empty() {
-                            return Err(StepError::Invalid(format!(
-                                "the heredoc script {:?} has an empty #! line",
-                                only.name
-                            )));
-                        }
-                        argv.push("/dev/stdin".to_string());
-                        return Ok(RunCommand {
-                            argv,
-                            text: body.clone(),
-                            stdin_script: Some(body),
-                        });
+            if let Some(only) = lone_heredoc(run) {
+                // Unquoted delimiters leave expansion to the shell, as BuildKit.
+                let body = only.body();
+                if let Some(line) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
+                    let mut argv: Vec<String> =
+                        line.split_whitespace().map(str::to_string).collect();
+                    if argv.is_empty() {
+                        return Err(StepError::Invalid(format!(
+                            "the heredoc script {:?} has an empty #! line",
+                            only.name
+                        )));
                     }
-                    let mut argv = shell.clone();
-                    argv.push(body.clone());
+                    argv.push("/dev/stdin".to_string());
                     return Ok(RunCommand {
                         argv,
-                        text: body,
-                        stdin_script: None,
+                        text: format!("{} {body}", shell.join(" ")),
+                        stdin_script: Some(body),
                     });
                 }
+                let mut argv = shell.clone();
+                argv.push(body.clone());
+                return Ok(RunCommand {
+                    text: argv.join(" "),
+                    argv,
+                    stdin_script: None,
+                });
             }
             for h in &run.heredocs {
                 script.push('\n');
@@ -92,10 +114,10 @@ fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
                 script.push_str(&h.name);
             }
             let mut argv = shell;
-            argv.push(script.clone());
+            argv.push(script);
             Ok(RunCommand {
+                text: argv.join(" "),
                 argv,
-                text: script,
                 stdin_script: None,
             })
         }
@@ -104,18 +126,23 @@ fn run_argv(state: &StageState, run: &Run) -> Result<RunCommand, StepError> {
 
 impl Executor<'_> {
     pub(crate) fn dispatch_run(&self, state: &mut StageState, run: &Run) -> Result<(), StepError> {
+        if run.security == crate::containerfile::Security::Insecure {
+            // BuildKit refuses it unless the build is given the
+            // security.insecure entitlement; rbuild has no such mode, and
+            // running the step unprivileged would hide the difference.
+            return Err(StepError::Invalid(
+                "RUN --security=insecure is not supported: rbuild runs every step in its normal sandbox; remove the flag".to_string(),
+            ));
+        }
         let RunCommand {
             argv,
             text: command_text,
             stdin_script,
         } = run_argv(state, run)?;
         let mut mounts = self.prepare_mounts(state, &run.mounts)?;
-        let mut history_args: Vec<(String, String)> = state
-            .args
-            .values()
-            .into_iter()
-            .filter(|(k, _)| !crate::build::args::is_proxy_arg(k))
-            .collect();
+        // Declared args only: a proxy arg reaches history once an ARG line
+        // names it (docker's documented opt-in); undeclared ones never do.
+        let mut history_args: Vec<(String, String)> = state.args.values();
         history_args.sort();
         let created_by = created_by::run(&history_args, &command_text);
         let network = match run.network {
@@ -249,7 +276,7 @@ impl Executor<'_> {
                                 })?;
                                 (r.layers.clone(), r.cache_key.hex())
                             } else {
-                                let rec = lookup_image(self.store, &name).map_err(|e| {
+                                let rec = self.image_by_policy(&name).map_err(|e| {
                                     StepError::Invalid(format!("--mount from={name}: {e}"))
                                 })?;
                                 (rec.layers.clone(), rec.id.hex())
@@ -269,9 +296,17 @@ impl Executor<'_> {
                             (self.context.rootfs().root().to_path_buf(), digest.hex())
                         }
                     };
-                    let host = Rootfs::new(root).resolve(&source)?;
+                    let mut host = Rootfs::new(root).resolve(&source)?;
                     out.key_parts.push(format!("bind {target} {key} {source}"));
-                    let host = if spec.readonly {
+                    let mut private = false;
+                    if spec.from.is_none() && !self.context.ignore().is_empty() {
+                        if let Some(view) = self.filtered_context(&source, &host)? {
+                            host = view.path().join("root");
+                            out.temp.push(view);
+                            private = true;
+                        }
+                    }
+                    let host = if spec.readonly || private {
                         host
                     } else {
                         // Writes to a rw bind are thrown away, as BuildKit does.
@@ -337,6 +372,40 @@ impl Executor<'_> {
         Ok(out)
     }
 
+    /// The build context as a bind mount shows it: without what
+    /// `.containerignore`/`.dockerignore` exclude, as docker never sends
+    /// those files to the builder. A private copy of the directory
+    /// `source` (at `host`) with the ignore rules applied; `None` for a
+    /// file source, which is bound as it is.
+    fn filtered_context(
+        &self,
+        source: &str,
+        host: &Path,
+    ) -> Result<Option<tempfile::TempDir>, StepError> {
+        if !fs::metadata(host).map(|m| m.is_dir()).unwrap_or(false) {
+            return Ok(None);
+        }
+        let view = tempfile::Builder::new()
+            .prefix("context-view-")
+            .tempdir_in(self.run_dir_ready()?)?;
+        let root = view.path().join("root");
+        fs::create_dir(&root)?;
+        let opts = crate::build::copy::CopyOptions {
+            workdir: PathBuf::from("/"),
+            // A bind mount shows the context's own owners.
+            preserve_ownership_from_source: true,
+            ..Default::default()
+        };
+        crate::build::copy::copy_into(
+            &Rootfs::new(root),
+            &self.context,
+            &[source.to_string()],
+            "/",
+            &opts,
+        )?;
+        Ok(Some(view))
+    }
+
     fn run_dir_ready(&self) -> Result<PathBuf, StepError> {
         fs::create_dir_all(&self.run_dir)?;
         Ok(self.run_dir.clone())
@@ -363,33 +432,41 @@ impl Executor<'_> {
             }
             return Ok(());
         };
-        let value_file = match &secret.source {
-            SecretSource::File(path) => path.clone(),
-            SecretSource::Env(var) => {
-                let value = std::env::var_os(var).ok_or_else(|| {
+        // The step sees a private copy with the mount's mode (0400 unless
+        // `mode=` says otherwise) and owner (`uid=`/`gid=`, root by
+        // default), as BuildKit mounts secrets, never the file as given.
+        let value: Vec<u8> = match &secret.source {
+            SecretSource::File(path) => fs::read(path).map_err(|e| {
+                StepError::Invalid(format!("secret {id:?}: reading {}: {e}", path.display()))
+            })?,
+            SecretSource::Env(var) => std::env::var_os(var)
+                .map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec())
+                .ok_or_else(|| {
                     StepError::Invalid(format!(
                         "secret {id:?}: environment variable {var} is not set"
                     ))
-                })?;
-                let dir = tempfile::Builder::new()
-                    .prefix("secret-")
-                    .tempdir_in(self.run_dir_ready()?)?;
-                let file = dir.path().join("value");
-                fs::write(
-                    &file,
-                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
-                )?;
-                fs::set_permissions(
-                    &file,
-                    fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)),
-                )?;
-                out.temp.push(dir);
-                file
-            }
+                })?,
         };
+        let dir = tempfile::Builder::new()
+            .prefix("secret-")
+            .tempdir_in(self.run_dir_ready()?)?;
+        let value_file = dir.path().join("value");
+        fs::write(&value_file, &value)?;
+        fs::set_permissions(
+            &value_file,
+            fs::Permissions::from_mode(spec.mode.unwrap_or(0o400)),
+        )?;
+        if spec.uid.is_some() || spec.gid.is_some() {
+            std::os::unix::fs::chown(
+                &value_file,
+                Some(spec.uid.unwrap_or(0)),
+                Some(spec.gid.unwrap_or(0)),
+            )?;
+        }
+        out.temp.push(dir);
         if let Some(var) = &spec.env {
-            let value = fs::read_to_string(&value_file)?;
-            out.env.push((var.clone(), value));
+            out.env
+                .push((var.clone(), String::from_utf8_lossy(&value).into_owned()));
             if spec.target.is_none() {
                 return Ok(());
             }

@@ -29,7 +29,7 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Parse(#[from] ParseError),
-    #[error("the build context {path} is not a directory: {source}")]
+    #[error("the build context {path} is not a usable directory ({source}): give an existing directory as CONTEXT")]
     Context {
         path: PathBuf,
         #[source]
@@ -59,6 +59,21 @@ pub enum BuildError {
     },
     #[error("the build was interrupted")]
     Interrupted,
+}
+
+impl BuildError {
+    /// The exit status of the RUN command that failed the build, which
+    /// `bud` exits with (as buildah does), so scripts can tell a failing
+    /// command from a builder error (125).
+    pub fn run_exit_status(&self) -> Option<i32> {
+        match self {
+            BuildError::Step { source, .. } => match **source {
+                StepError::ExitStatus(code) if (1..=255).contains(&code) => Some(code),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 /// Why one instruction failed.

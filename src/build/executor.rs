@@ -153,6 +153,17 @@ fn read_containerfile(req: &BuildRequest) -> Result<(String, String, Option<Path
             return Ok((text.clone(), "stdin".to_string(), None))
         }
         Some(ContainerfileSource::Path(p)) => p.clone(),
+        None if !req.context.is_dir() => {
+            // Say that the context is missing, not that it lacks a Containerfile.
+            let source = match fs::metadata(&req.context) {
+                Err(e) => e,
+                Ok(_) => std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            };
+            return Err(BuildError::Context {
+                path: req.context.clone(),
+                source,
+            });
+        }
         None => ["Containerfile", "Dockerfile"]
             .iter()
             .map(|n| req.context.join(n))
@@ -166,10 +177,15 @@ fn read_containerfile(req: &BuildRequest) -> Result<(String, String, Option<Path
             path: path.clone(),
             source,
         })?;
-    let label = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
+    // Errors name the file as the user named it: with `-f` the path given
+    // (the context may hold another Containerfile), else the file's name.
+    let label = match &req.containerfile {
+        Some(ContainerfileSource::Path(_)) => path.display().to_string(),
+        _ => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string()),
+    };
     Ok((text, label, Some(path)))
 }
 
@@ -297,17 +313,26 @@ impl Executor<'_> {
     fn run_stage(&self, i: usize, pos: (usize, usize)) -> Result<StageResult, BuildError> {
         let stage: Stage = self.cf.stages[i].clone();
         let total = stage.instructions.len() + 1;
-        self.out.step(pos, (1, total), &stage.from.origin.original);
+        self.out
+            .step(pos, (1, total), &self.display_from(&stage.from));
         let mut state = self
             .base_state(i, &stage)
             .map_err(|e| self.step_error(&stage.from.origin, e))?;
         let base_layers = state.layers.len();
         let triggers = state.config.take_onbuild();
-        for trigger in triggers {
-            self.run_trigger(&mut state, &trigger, &stage)?;
+        // Triggers count as steps after FROM (buildah numbers them so too;
+        // the FROM line was printed before the base's triggers were known).
+        let total = total + triggers.len();
+        for (n, trigger) in triggers.iter().enumerate() {
+            self.run_trigger(&mut state, trigger, &stage, pos, (n + 2, total))?;
         }
+        let first = triggers.len() + 2;
         for (n, inst) in stage.instructions.iter().enumerate() {
-            self.out.step(pos, (n + 2, total), &inst.origin().original);
+            let text = match inst {
+                containerfile::Instruction::Run(run) => crate::build::dispatch_run::step_text(run),
+                other => other.origin().original.clone(),
+            };
+            self.out.step(pos, (n + first, total), &text);
             if crate::sandbox::interrupted().is_some() {
                 return Err(BuildError::Interrupted);
             }
@@ -328,6 +353,8 @@ impl Executor<'_> {
         state: &mut StageState,
         trigger: &str,
         stage: &Stage,
+        pos: (usize, usize),
+        step: (usize, usize),
     ) -> Result<(), BuildError> {
         let text = format!("FROM scratch\n{trigger}\n");
         let parsed = containerfile::parse(&text, "ONBUILD trigger").map_err(|e| {
@@ -337,11 +364,8 @@ impl Executor<'_> {
             )
         })?;
         for inst in &parsed.stages[0].instructions {
-            self.out.step(
-                (1, 1),
-                (1, 1),
-                &format!("ONBUILD {}", inst.origin().original),
-            );
+            self.out
+                .step(pos, step, &format!("ONBUILD {}", inst.origin().original));
             self.dispatch(state, inst)
                 .map_err(|e| self.step_error(&stage.from.origin, e))?;
         }
@@ -358,6 +382,59 @@ impl Executor<'_> {
             step: origin.original.clone(),
             source: Box::new(source),
         }
+    }
+
+    /// A FROM line as buildah shows it in its STEP line: build args in the
+    /// image and `--platform` expanded (the text as written when an
+    /// expansion fails: the step itself then reports the error).
+    fn display_from(&self, from: &containerfile::From) -> String {
+        let original = &from.origin.original;
+        if !original.contains('$') {
+            return original.clone();
+        }
+        let lexer = Lexer::new(self.cf.escape);
+        let expand = |w: &str| lexer.process_word(w, &self.global_env).ok();
+        let mut image_seen = false;
+        let mut words = Vec::new();
+        for (n, word) in original.split_whitespace().enumerate() {
+            let shown = if n == 0 {
+                Some(word.to_string())
+            } else if let Some(raw) = word.strip_prefix("--platform=") {
+                expand(raw).map(|p| format!("--platform={p}"))
+            } else if !image_seen && !word.starts_with("--") {
+                image_seen = true;
+                expand(word)
+            } else {
+                Some(word.to_string())
+            };
+            match shown {
+                Some(w) => words.push(w),
+                None => return original.clone(),
+            }
+        }
+        words.join(" ")
+    }
+
+    /// An image named by FROM or a `--from`, found locally or pulled as
+    /// `--pull` says (docker pulls the images `COPY --from` names too), and
+    /// protected from removal for the rest of the build.
+    pub(crate) fn image_by_policy(
+        &self,
+        image: &str,
+    ) -> Result<crate::store::ImageRecord, crate::registry::RegistryError> {
+        let mut pull_options = self.req.pull_options.clone();
+        pull_options.platform = self.platform.clone();
+        let printer = crate::registry::pull::stderr_printer(self.req.quiet);
+        let rec = crate::registry::pull_with_policy(
+            self.store,
+            &self.lease,
+            image,
+            self.req.pull,
+            &pull_options,
+            &printer,
+        )?;
+        self.lease.protect_image(&rec.id)?;
+        Ok(rec)
     }
 
     /// The stage's starting state: scratch, an earlier stage, or an image.
@@ -388,23 +465,11 @@ impl Executor<'_> {
             key.update(base.cache_key.hex().as_bytes());
             (ImageConfigBuilder::from_base(base.config), base.layers)
         } else {
-            let mut pull_options = self.req.pull_options.clone();
-            pull_options.platform = self.platform.clone();
-            let printer = crate::registry::pull::stderr_printer(self.req.quiet);
-            let rec = crate::registry::pull_with_policy(
-                self.store,
-                &self.lease,
-                &image,
-                self.req.pull,
-                &pull_options,
-                &printer,
-            )
-            .map_err(|e| {
+            let rec = self.image_by_policy(&image).map_err(|e| {
                 StepError::Invalid(format!(
                     "{e}; import a base with `rbuild import ROOTFS.tar NAME` or pull it first"
                 ))
             })?;
-            self.lease.protect_image(&rec.id)?;
             key.update(rec.id.hex().as_bytes());
             let config = Image::from_json(&self.store.read_blob(&rec.id)?)
                 .map_err(|e| StepError::Invalid(format!("the config of {image}: {e}")))?;

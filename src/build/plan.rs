@@ -92,27 +92,34 @@ pub fn dependencies(
     if let Some(d) = find_stage(cf, &expand_from(&stage.from.image), i) {
         deps.push(d);
     }
+    let mut from_word = |from: &str| {
+        if from.contains('$') {
+            // `--from=$NAME` may name a stage through the stage's own ARG or
+            // ENV, known only while it runs: every earlier stage may be it.
+            deps.extend(0..i);
+        } else if let Some(d) = find_stage(cf, &expand_from(from), i) {
+            deps.push(d);
+        }
+    };
     for inst in &stage.instructions {
         match inst {
             Instruction::Copy(c) => {
                 if let Some(from) = &c.from {
-                    if let Some(d) = find_stage(cf, &expand_from(from), i) {
-                        deps.push(d);
-                    }
+                    from_word(from);
                 }
             }
             Instruction::Run(r) => {
                 for m in &r.mounts {
                     if let Some(from) = &m.from {
-                        if let Some(d) = find_stage(cf, &expand_from(from), i) {
-                            deps.push(d);
-                        }
+                        from_word(from);
                     }
                 }
             }
             _ => {}
         }
     }
+    deps.sort_unstable();
+    deps.dedup();
     deps
 }
 

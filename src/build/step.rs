@@ -42,6 +42,13 @@ impl LayerContext<'_> {
         created_by: &str,
         write: impl FnOnce(&Path) -> Result<(), StepError>,
     ) -> Result<StepResult, StepError> {
+        // A layer written under one mtime clamp (`--timestamp`,
+        // SOURCE_DATE_EPOCH) holds other bytes than the same step without
+        // it or under another clamp: never reuse one for the other.
+        let key = match self.mtime_clamp {
+            Some(clamp) => Digest::of(format!("{key} mtime-clamp={clamp}").as_bytes()),
+            None => key,
+        };
         if self.use_cache {
             if let Some(hit) = self.cache_hit(stage, &key, created_by)? {
                 return Ok(StepResult::Cached(hit));

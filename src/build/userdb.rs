@@ -225,6 +225,31 @@ pub fn resolve_chown(rootfs: &Rootfs, spec: &str) -> Result<(u32, u32), UserDbEr
     Ok((uid, gid))
 }
 
+/// The owner of directories `WORKDIR` creates under `USER SPEC`: as
+/// `--chown`, except that a name the image does not know means id 0 (as
+/// BuildKit's file operations resolve it), because an unknown `USER` is only
+/// an error once something runs as it.
+pub fn resolve_dir_owner(rootfs: &Rootfs, spec: &str) -> Result<(u32, u32), UserDbError> {
+    let (user, group) = split_spec(spec)?;
+    let known = |r: Result<u32, UserDbError>| match r {
+        Err(UserDbError::UnknownUser { .. } | UserDbError::UnknownGroup { .. }) => Ok(0),
+        other => other,
+    };
+    let (uid, primary) = match parse_id(user) {
+        Some(uid) => (uid, uid),
+        None => match lookup_user(rootfs, user) {
+            Ok(e) => (e.uid, e.gid),
+            Err(UserDbError::UnknownUser { .. }) => (0, 0),
+            Err(e) => return Err(e),
+        },
+    };
+    let gid = match group {
+        Some(g) => known(lookup_group(rootfs, g))?,
+        None => primary,
+    };
+    Ok((uid, gid))
+}
+
 /// `USER SPEC` to the ids and groups a RUN step gets.
 pub fn resolve_user(rootfs: &Rootfs, spec: &str) -> Result<ExecUser, UserDbError> {
     let (user, group) = split_spec(spec)?;
@@ -313,6 +338,23 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn workdir_owner_is_root_for_unknown_names() {
+        let (_d, r) = image(Some(PW), Some(GR));
+        assert_eq!(resolve_dir_owner(&r, "app").unwrap(), (1000, 1001));
+        assert_eq!(resolve_dir_owner(&r, "42").unwrap(), (42, 42));
+        assert_eq!(resolve_dir_owner(&r, "app:wheel").unwrap(), (1000, 10));
+        assert_eq!(resolve_dir_owner(&r, "ghost").unwrap(), (0, 0));
+        assert_eq!(resolve_dir_owner(&r, "ghost:wheel").unwrap(), (0, 10));
+        assert_eq!(resolve_dir_owner(&r, "app:ghosts").unwrap(), (1000, 0));
+        let (_d, none) = image(None, None);
+        assert_eq!(resolve_dir_owner(&none, "app").unwrap(), (0, 0));
+        assert!(matches!(
+            resolve_dir_owner(&r, "a:"),
+            Err(UserDbError::BadSpec { .. })
+        ));
     }
 
     #[test]

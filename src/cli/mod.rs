@@ -204,5 +204,8 @@ fn report(err: &anyhow::Error) -> i32 {
         }
     }
     eprintln!("{message}");
-    125
+    err.chain()
+        .find_map(|c| c.downcast_ref::<crate::build::BuildError>())
+        .and_then(crate::build::BuildError::run_exit_status)
+        .unwrap_or(125)
 }

@@ -698,8 +698,57 @@ fn clean_path(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// Whether `signal` names a signal as docker's `STOPSIGNAL` accepts it: a
+/// positive number, or a name with or without `SIG` in any case (`SIGTERM`,
+/// `term`, `RTMIN+3`).
+pub fn is_valid_stop_signal(signal: &str) -> bool {
+    if let Ok(n) = signal.parse::<u32>() {
+        return n > 0;
+    }
+    let upper = signal.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    const NAMES: [&str; 32] = [
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH",
+    ];
+    if NAMES.contains(&name) || name == "XCPU" || name == "XFSZ" || name == "UNUSED" {
+        return true;
+    }
+    let offset = |rest: &str, sign: char| -> bool {
+        rest.is_empty()
+            || rest
+                .strip_prefix(sign)
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| (1..=15).contains(&n))
+    };
+    match (name.strip_prefix("RTMIN"), name.strip_prefix("RTMAX")) {
+        (Some(rest), _) => offset(rest, '+'),
+        (_, Some(rest)) => offset(rest, '-'),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stop_signals_as_docker_accepts_them() {
+        for ok in [
+            "SIGTERM",
+            "term",
+            "9",
+            "SIGRTMIN+3",
+            "RTMAX-1",
+            "SIGRTMIN",
+            "sigusr1",
+        ] {
+            assert!(is_valid_stop_signal(ok), "{ok}");
+        }
+        for bad in ["SIGFOO", "0", "", "RTMIN+16", "RTMIN-1", "-9", "SIG"] {
+            assert!(!is_valid_stop_signal(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn ts(s: &str) -> Timestamp {

@@ -11,20 +11,30 @@ pub fn metadata(original: &str) -> String {
     format!("/bin/sh -c #(nop) {original}")
 }
 
-/// `ARG` entries: the build args in use, as `K=V` words separated by spaces.
-pub fn arg(build_args: &[(String, String)]) -> String {
-    format!("/bin/sh -c #(nop) ARG {}", join_args(build_args))
+/// `ARG` entries: each declared name as `K=V` when it has a value, as `K`
+/// alone when not (docker's `ARG H` for an arg without default or value).
+pub fn arg(declared: &[(String, Option<String>)]) -> String {
+    let words: Vec<String> = declared
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.clone(),
+        })
+        .collect();
+    format!("/bin/sh -c #(nop) ARG {}", words.join(" "))
 }
 
-/// `RUN`: `command` is the instruction text after `RUN ` (shell or exec
-/// form as written); `build_args` are the args the command sees, sorted.
+/// `RUN`: `command_line` is the command as docker's classic builder
+/// records it, its argv joined by spaces (`/bin/sh -c cmd` for the shell
+/// form under the default SHELL, `echo hi` for `RUN ["echo", "hi"]`);
+/// `build_args` are the args the command sees, sorted.
 /// With args: `|2 A=1 B=2 /bin/sh -c cmd`.
-pub fn run(build_args: &[(String, String)], command: &str) -> String {
+pub fn run(build_args: &[(String, String)], command_line: &str) -> String {
     if build_args.is_empty() {
-        format!("/bin/sh -c {command}")
+        command_line.to_string()
     } else {
         format!(
-            "|{} {} /bin/sh -c {command}",
+            "|{} {} {command_line}",
             build_args.len(),
             join_args(build_args)
         )
@@ -85,16 +95,21 @@ mod tests {
     fn metadata_lines() {
         assert_eq!(metadata("ENV A=b"), "/bin/sh -c #(nop) ENV A=b");
         assert_eq!(metadata(r#"CMD ["x"]"#), r#"/bin/sh -c #(nop) CMD ["x"]"#);
-        assert_eq!(arg(&args(&[("A", "1")])), "/bin/sh -c #(nop) ARG A=1");
+        let declared = [
+            ("A".to_string(), Some("1".to_string())),
+            ("B".to_string(), None),
+        ];
+        assert_eq!(arg(&declared), "/bin/sh -c #(nop) ARG A=1 B");
     }
 
     #[test]
     fn run_lines() {
-        assert_eq!(run(&[], "echo hi"), "/bin/sh -c echo hi");
+        assert_eq!(run(&[], "/bin/sh -c echo hi"), "/bin/sh -c echo hi");
         assert_eq!(
-            run(&args(&[("A", "1"), ("B", "2")]), "cmd"),
+            run(&args(&[("A", "1"), ("B", "2")]), "/bin/sh -c cmd"),
             "|2 A=1 B=2 /bin/sh -c cmd"
         );
+        assert_eq!(run(&args(&[("A", "1")]), "echo hi"), "|1 A=1 echo hi");
     }
 
     #[test]
