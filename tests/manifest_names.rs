@@ -113,13 +113,13 @@ fn images_lists_manifest_lists() {
     let rows = json(&sb.ok(&["images", "--json", "--filter", "manifest=true"]));
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["IsManifestList"], true);
+    assert_eq!(rows[0]["ismanifestlist"], true);
     assert_eq!(
-        rows[0]["Names"],
+        rows[0]["names"],
         serde_json::json!(["localhost/multi:latest"])
     );
     // The digest is the index blob's, whose bytes `manifest inspect` shows.
-    let digest = rows[0]["Digest"].as_str().unwrap();
+    let digest = rows[0]["digest"].as_str().unwrap();
     let blob = sb
         .store()
         .join("blobs/sha256")

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::GlobalOptions;
 use crate::image::format::Template;
-use crate::image::inspect::{created_since, human_size};
+use crate::image::inspect::{buildah_size, created_since};
 use crate::image::{Image, Timestamp};
 use crate::reference::Reference;
 use crate::store::{ImageRecord, Store};
@@ -37,13 +37,30 @@ pub struct ImagesArgs {
     /// Do not truncate IDs.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show all images, intermediate ones too (rbuild keeps none: a build's
+    /// intermediate steps live in its cache, not as images).
+    #[arg(short, long)]
+    pub all: bool,
+    /// No header line.
+    #[arg(short = 'n', long)]
+    pub noheading: bool,
+    /// Add a DIGEST column (the manifest digest).
+    #[arg(long)]
+    pub digests: bool,
+    /// List only this image (a name or ID), as `buildah images NAME` does.
+    pub image: Option<String>,
 }
 
-/// One row, with the field names templates use.
+/// One row, with the field names templates use: buildah's (`Name`, `Tag`,
+/// `ID`, `Digest`, `Created`, `CreatedAt` as "2 hours ago", `CreatedAtRaw`,
+/// `Size`, `ReadOnly`) plus podman's `Repository`, `CreatedSince`, `Names`,
+/// `Labels` and `IsManifestList`.
 #[derive(Debug, Serialize)]
 pub struct ImageRow {
     #[serde(rename = "ID")]
     pub id: String,
+    #[serde(rename = "Name")]
+    pub name: String,
     #[serde(rename = "Repository")]
     pub repository: String,
     #[serde(rename = "Tag")]
@@ -56,6 +73,10 @@ pub struct ImageRow {
     pub created: i64,
     #[serde(rename = "CreatedAt")]
     pub created_at: String,
+    #[serde(rename = "CreatedAtRaw")]
+    pub created_at_raw: String,
+    #[serde(rename = "ReadOnly")]
+    pub read_only: bool,
     #[serde(rename = "CreatedSince")]
     pub created_since: String,
     #[serde(rename = "Names")]
@@ -182,12 +203,15 @@ fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec
         for (repository, tag) in names {
             out.push(ImageRow {
                 id: id.clone(),
+                name: repository.clone(),
                 repository,
                 tag,
                 digest: rec.manifest.to_string(),
-                size: human_size(rec.size),
+                size: buildah_size(rec.size),
                 created: created.unix(),
-                created_at: created.to_string(),
+                created_at: created_since(created, now),
+                created_at_raw: created.to_string(),
+                read_only: false,
                 created_since: created_since(created, now),
                 names: rec.names.clone(),
                 labels: image.config.labels.clone(),
@@ -230,12 +254,15 @@ fn list_rows(
             };
             out.push(ImageRow {
                 id: if no_trunc { id.to_string() } else { id.short() },
+                name: repository.clone(),
                 repository,
                 tag,
                 digest: list.index.to_string(),
-                size: human_size(size),
+                size: buildah_size(size),
                 created: created.unix(),
-                created_at: created.to_string(),
+                created_at: created_since(created, now),
+                created_at_raw: created.to_string(),
+                read_only: false,
                 created_since: created_since(created, now),
                 names: all_names.clone(),
                 labels: Default::default(),
@@ -246,18 +273,91 @@ fn list_rows(
     Ok(())
 }
 
+/// One image (or list) in `--json`, with buildah's keys; `ismanifestlist`
+/// is rbuild's addition.
+#[derive(Debug, Serialize)]
+struct JsonImage {
+    id: String,
+    names: Vec<String>,
+    digest: String,
+    createdat: String,
+    size: String,
+    created: i64,
+    createdatraw: String,
+    readonly: bool,
+    history: Option<Vec<String>>,
+    ismanifestlist: bool,
+}
+
+/// buildah's `--json`: one record per image, not per name.
+fn json_images(rows: &[ImageRow]) -> Vec<JsonImage> {
+    let mut seen = std::collections::BTreeSet::new();
+    rows.iter()
+        .filter(|r| seen.insert((r.id.clone(), r.is_manifest_list)))
+        .map(|r| JsonImage {
+            id: r.id.clone(),
+            names: r.names.clone(),
+            digest: r.digest.clone(),
+            createdat: r.created_at.clone(),
+            size: r.size.clone(),
+            created: r.created,
+            createdatraw: r.created_at_raw.clone(),
+            readonly: r.read_only,
+            history: None,
+            ismanifestlist: r.is_manifest_list,
+        })
+        .collect()
+}
+
+/// The column titles of `--format "table …"` headers, as buildah names them.
+fn header_of(field: &str) -> String {
+    match field {
+        "Name" | "Repository" => "REPOSITORY".into(),
+        "ID" => "IMAGE ID".into(),
+        "CreatedAt" | "CreatedSince" => "CREATED".into(),
+        "ReadOnly" => "R/O".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// The header line of a `table` template: each `{{.Field}}` becomes its title.
+fn table_header(template: &str) -> String {
+    let re = regex::Regex::new(r"\{\{-?\s*\.(\w+)\s*-?\}\}").expect("constant regex");
+    re.replace_all(template, |c: &regex::Captures| header_of(&c[1]))
+        .into_owned()
+}
+
 pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
+    if args.all && args.image.is_some() {
+        bail!("when using the --all switch, you may not pass any images names or IDs");
+    }
+    if args.quiet && args.format.is_some() {
+        bail!("quiet and format are mutually exclusive");
+    }
     let access = super::store_access::open(global)?;
     let filters: Vec<Filter> = args
         .filters
         .iter()
         .map(|f| parse_filter(f))
         .collect::<Result<_, _>>()?;
-    let rows = rows(&access.store, &filters, args.no_trunc)?;
+    let mut rows = rows(&access.store, &filters, args.no_trunc)?;
+    if let Some(name) = &args.image {
+        let full = match crate::image::lookup::lookup(&access.store, name)? {
+            crate::image::lookup::Found::Image(rec) => rec.id,
+            crate::image::lookup::Found::List(list) => list.id,
+        };
+        let id = if args.no_trunc {
+            full.to_string()
+        } else {
+            full.short()
+        };
+        rows.retain(|r| r.id == id);
+    }
     // Written, not println!'d: a closed pipe is an error to report, not a panic.
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        let json = serde_json::to_string_pretty(&json_images(&rows))?;
+        writeln!(out, "{json}")?;
         return Ok(0);
     }
     if args.quiet {
@@ -269,37 +369,35 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    if let Some(fmt) = &args.format {
-        let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
-        for r in &rows {
-            writeln!(out, "{}", template.render_serialize(r)?)?;
+    let default_format;
+    let format = match &args.format {
+        // buildah reads a typed `\t` as a tab.
+        Some(f) => f.replace("\\t", "\t"),
+        None => {
+            default_format = format!(
+                "table {{{{.Name}}}}\t{{{{.Tag}}}}\t{}{{{{.ID}}}}\t{{{{.CreatedAt}}}}\t{{{{.Size}}}}",
+                if args.digests { "{{.Digest}}\t" } else { "" }
+            );
+            default_format.clone()
         }
-        return Ok(0);
+    };
+    let (body, header) = match format.strip_prefix("table") {
+        Some(rest) => {
+            let rest = rest.trim_start();
+            (
+                rest.to_string(),
+                (!args.noheading).then(|| table_header(rest)),
+            )
+        }
+        None => (format.clone(), None),
+    };
+    let template = Template::parse(&body).with_context(|| format!("--format {body:?}"))?;
+    let mut lines: Vec<String> = header.into_iter().collect();
+    for r in &rows {
+        lines.push(template.render_serialize(r)?);
     }
     // Columns as wide as their widest cell, as buildah's tabwriter makes them.
-    let width = |cell: fn(&ImageRow) -> &str, header: &str| {
-        rows.iter()
-            .map(|r| cell(r).len())
-            .chain(std::iter::once(header.len()))
-            .max()
-            .unwrap_or(0)
-    };
-    let repo_width = width(|r| &r.repository, "REPOSITORY");
-    let tag_width = width(|r| &r.tag, "TAG");
-    let id_width = width(|r| &r.id, "IMAGE ID");
-    let created_width = width(|r| &r.created_since, "CREATED");
-    writeln!(
-        out,
-        "{:<repo_width$}  {:<tag_width$}  {:<id_width$}  {:<created_width$}  SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-    )?;
-    for r in &rows {
-        writeln!(
-            out,
-            "{:<repo_width$}  {:<tag_width$}  {:<id_width$}  {:<created_width$}  {}",
-            r.repository, r.tag, r.id, r.created_since, r.size
-        )?;
-    }
+    write!(out, "{}", super::table::tabulate(&lines))?;
     Ok(0)
 }
 

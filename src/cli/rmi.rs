@@ -33,6 +33,12 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
     if args.images.is_empty() && !args.all && !args.prune {
         bail!("rmi needs at least one image name or ID, --all or --prune");
     }
+    if !args.images.is_empty() && args.all {
+        bail!("when using the --all switch, you may not pass any images names or IDs");
+    }
+    if !args.images.is_empty() && args.prune {
+        bail!("when using the --prune switch, you may not pass any images names or IDs");
+    }
     let mut failed = false;
     if args.all {
         for list in store.lists()? {
@@ -104,7 +110,8 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
         }
     }
     store.gc()?;
-    Ok(if failed { 1 } else { 0 })
+    // buildah exits 125 when any image could not be removed.
+    Ok(if failed { 125 } else { 0 })
 }
 
 /// Whether the image may go: no working container uses it, or `--force`

@@ -1,0 +1,143 @@
+//! Differences from buildah 1.45 found by running the same commands through
+//! both (see the qacli report): each test pins buildah's behaviour — output
+//! shape, flags a buildah user types, exit codes scripts test.
+
+mod common;
+
+use serde_json::Value;
+
+use common::{Runner, Sandbox};
+
+fn code(sb: &Sandbox, args: &[&str]) -> Option<i32> {
+    sb.rbuild(args).status.code()
+}
+
+fn stderr(sb: &Sandbox, args: &[&str]) -> String {
+    String::from_utf8_lossy(&sb.fails(args).stderr).into_owned()
+}
+
+#[test]
+fn images_table_is_buildahs() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["tag", "busybox", "foo:1"]);
+    let table = sb.ok(&["images"]);
+    let mut lines = table.lines();
+    // tabwriter padding 3; "2.13 MB" with a space (buildah's formattedSize).
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("REPOSITORY          TAG      IMAGE ID       CREATED"),
+        "{table}"
+    );
+    let row = lines.find(|l| l.starts_with("localhost/busybox")).unwrap();
+    assert!(row.starts_with("localhost/busybox   latest   "), "{row}");
+    assert!(row.ends_with(" MB"), "{row}");
+
+    let no_heading = sb.ok(&["images", "-n"]);
+    assert_eq!(no_heading.lines().count(), 2, "{no_heading}");
+    assert!(!no_heading.contains("REPOSITORY"));
+    let digests = sb.ok(&["images", "--digests"]);
+    assert!(digests.lines().next().unwrap().contains("   DIGEST   "));
+    assert!(digests.contains("sha256:"), "{digests}");
+    let tabbed = sb.ok(&["images", "--format", "table {{.ID}}\\t{{.Name}}"]);
+    assert!(
+        tabbed.starts_with("IMAGE ID       REPOSITORY\n"),
+        "{tabbed}"
+    );
+    assert!(sb.ok(&["images", "-a"]).contains("localhost/foo"));
+}
+
+#[test]
+fn images_template_fields_and_json_are_buildahs() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["tag", "busybox", "foo:1"]);
+    // `{{.Name}}` is buildah's field; CreatedAt is the "… ago" text.
+    let names = sb.ok(&["images", "--format", "{{.Name}}:{{.Tag}}"]);
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    assert_eq!(names, ["localhost/busybox:latest", "localhost/foo:1"]);
+    let at = sb.ok(&[
+        "images",
+        "--format",
+        "{{.CreatedAt}}|{{.ReadOnly}}|{{.Size}}",
+    ]);
+    let first = at.lines().next().unwrap();
+    assert!(
+        first.contains(" ago|false|") && first.ends_with(" MB"),
+        "{first}"
+    );
+    let raw = sb.ok(&["images", "--format", "{{.CreatedAtRaw}}"]);
+    assert!(raw.trim().lines().all(|l| l.ends_with('Z')), "{raw}");
+
+    let json: Value = serde_json::from_str(&sb.ok(&["images", "--json"])).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one record per image, not per name: {json}");
+    let row = &rows[0];
+    for key in [
+        "id",
+        "names",
+        "digest",
+        "createdat",
+        "size",
+        "created",
+        "createdatraw",
+        "readonly",
+    ] {
+        assert!(row.get(key).is_some(), "no {key}: {row}");
+    }
+    assert_eq!(row["names"].as_array().unwrap().len(), 2);
+    assert!(row["created"].is_i64() && row["readonly"] == false);
+}
+
+#[test]
+fn images_takes_an_image_argument() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&[
+        "import",
+        common::busybox_tarball().to_str().unwrap(),
+        "other",
+    ]);
+    let one = sb.ok(&["images", "--format", "{{.Name}}", "other"]);
+    assert_eq!(one.trim(), "localhost/other");
+    assert_eq!(code(&sb, &["images", "nosuch"]), Some(125));
+    assert!(stderr(&sb, &["images", "-a", "other"]).contains("--all"));
+    assert!(stderr(&sb, &["images", "-q", "--format", "{{.ID}}"]).contains("mutually exclusive"));
+}
+
+#[test]
+fn usage_errors_exit_125_as_buildahs_do() {
+    let sb = Sandbox::new(Runner::Root);
+    assert_eq!(code(&sb, &["tag"]), Some(125));
+    assert_eq!(code(&sb, &["images", "--no-such-flag"]), Some(125));
+    assert_eq!(code(&sb, &["no-such-command"]), Some(125));
+    let help = sb.rbuild(&["images", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--filter"));
+}
+
+#[test]
+fn rmi_and_rm_failures_exit_125() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["tag", "busybox", "a:1"]);
+    assert_eq!(code(&sb, &["rmi", "nosuch"]), Some(125));
+    // An ID with several names needs --force.
+    let id = sb.ok(&["images", "-q"]);
+    assert_eq!(code(&sb, &["rmi", id.trim()]), Some(125));
+    assert!(stderr(&sb, &["rmi", "-p", "a:1"]).contains("--prune"));
+    assert!(stderr(&sb, &["rmi", "-a", "a:1"]).contains("--all"));
+    sb.ok(&["images", "a:1"]);
+    assert_eq!(code(&sb, &["rm", "nosuch"]), Some(125));
+}
+
+#[test]
+fn rm_all_with_a_name_removes_nothing() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "keep", "busybox"]);
+    let err = stderr(&sb, &["rm", "-a", "typo"]);
+    assert!(err.contains("--all"), "{err}");
+    assert!(sb.ok(&["containers", "-q"]).lines().count() == 1);
+}
