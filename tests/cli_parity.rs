@@ -141,3 +141,32 @@ fn rm_all_with_a_name_removes_nothing() {
     assert!(err.contains("--all"), "{err}");
     assert!(sb.ok(&["containers", "-q"]).lines().count() == 1);
 }
+
+#[test]
+fn format_spaces_are_columns_and_containers_q_is_whole_ids() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["tag", "busybox", "a-much-longer-name:1"]);
+    let out = sb.ok(&["images", "--format", "{{.Name}} {{.Tag}}"]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "localhost/a-much-longer-name   1",
+            "localhost/busybox              latest"
+        ]
+    );
+    sb.ok(&["from", "--name", "c1", "busybox"]);
+    let ids = sb.ok(&["containers", "-q"]);
+    assert_eq!(ids.trim().len(), 64, "{ids}");
+    let named = sb.ok(&[
+        "containers",
+        "--format",
+        "{{.ContainerName}} {{.ImageName}}",
+    ]);
+    assert_eq!(named, "c1   localhost/busybox:latest\n");
+    assert!(
+        stderr(&sb, &["containers", "-q", "--format", "{{.ID}}"]).contains("mutually exclusive")
+    );
+}

@@ -58,6 +58,9 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
 }
 
 pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> {
+    if args.quiet && args.format.is_some() {
+        bail!("quiet and format are mutually exclusive");
+    }
     let filters = args
         .filter
         .iter()
@@ -106,11 +109,14 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
     } else if args.quiet {
+        // buildah prints whole IDs here, --notruncate or not.
         for r in &rows {
-            writeln!(out, "{}", short(&r.id))?;
+            writeln!(out, "{}", r.id)?;
         }
     } else if let Some(fmt) = &args.format {
-        let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
+        let fmt = super::table::columns_of(&fmt.replace("\\t", "\t"));
+        let template = Template::parse(&fmt).with_context(|| format!("--format {fmt:?}"))?;
+        let mut lines = Vec::new();
         for r in &rows {
             let value = serde_json::json!({
                 "ContainerID": short(&r.id),
@@ -119,8 +125,9 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
                 "ImageName": r.imagename,
                 "ContainerName": r.containername,
             });
-            writeln!(out, "{}", template.render(&value)?)?;
+            lines.push(template.render(&value)?);
         }
+        write!(out, "{}", super::table::tabulate(&lines))?;
     } else {
         if !args.noheading {
             writeln!(out, "CONTAINER ID  BUILDER  IMAGE ID     IMAGE NAME                       CONTAINER NAME")?;

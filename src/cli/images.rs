@@ -372,7 +372,7 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
     let default_format;
     let format = match &args.format {
         // buildah reads a typed `\t` as a tab.
-        Some(f) => f.replace("\\t", "\t"),
+        Some(f) => super::table::columns_of(&f.replace("\\t", "\t")),
         None => {
             default_format = format!(
                 "table {{{{.Name}}}}\t{{{{.Tag}}}}\t{}{{{{.ID}}}}\t{{{{.CreatedAt}}}}\t{{{{.Size}}}}",

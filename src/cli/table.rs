@@ -39,9 +39,43 @@ pub fn tabulate<S: AsRef<str>>(lines: &[S]) -> String {
     out
 }
 
+/// buildah's `--format` makes every space of a template a column break
+/// (its output writer swaps them for tabs). Spaces inside `{{ … }}` stay:
+/// there they separate a function's arguments.
+pub fn columns_of(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut depth = 0usize;
+    let mut rest = template;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("{{") {
+            depth += 1;
+            out.push_str("{{");
+            rest = &rest[2..];
+            continue;
+        }
+        if rest.starts_with("}}") && depth > 0 {
+            depth -= 1;
+            out.push_str("}}");
+            rest = &rest[2..];
+            continue;
+        }
+        out.push(if c == ' ' && depth == 0 { '\t' } else { c });
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn template_spaces_become_columns_outside_actions() {
+        assert_eq!(
+            columns_of("{{.Name}} {{printf \"%s %s\" .A .B}}|x y"),
+            "{{.Name}}\t{{printf \"%s %s\" .A .B}}|x\ty"
+        );
+    }
 
     #[test]
     fn columns_are_widest_cell_plus_three() {

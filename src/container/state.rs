@@ -108,9 +108,17 @@ impl WorkingContainer {
                 annotations: Default::default(),
             },
         };
+        // The name the user typed, as stored (buildah's FromImage): with
+        // several names, the first one is not necessarily it.
+        let typed = crate::reference::Reference::parse(image).ok();
         wc.container.record.image_name = record.as_ref().map(|r| {
             r.names
-                .first()
+                .iter()
+                .find(|n| {
+                    let stored = crate::reference::Reference::parse(n).ok();
+                    matches!((&typed, &stored), (Some(t), Some(s)) if t.match_stored(s).is_some())
+                })
+                .or(r.names.first())
                 .cloned()
                 .unwrap_or_else(|| image.to_string())
         });
