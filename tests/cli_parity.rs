@@ -170,3 +170,59 @@ fn format_spaces_are_columns_and_containers_q_is_whole_ids() {
         stderr(&sb, &["containers", "-q", "--format", "{{.ID}}"]).contains("mutually exclusive")
     );
 }
+
+#[test]
+fn commit_to_a_transport_writes_there_not_into_the_store() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "c", "busybox"]);
+    sb.ok(&[
+        "run",
+        "--isolation",
+        "chroot",
+        "c",
+        "--",
+        "sh",
+        "-c",
+        "echo hi > /hello",
+    ]);
+    let before = sb.ok(&["images", "-q"]);
+    let archive = sb.path().join("c.tar");
+    let dest = format!("oci-archive:{}", archive.display());
+    let out = sb.rbuild(&["commit", "c", &dest]);
+    common::assert_success(&out, &["commit", "c", &dest]);
+    // stdout is the ID alone (a script captures it); progress is on stderr.
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress.contains("Writing manifest to image destination"),
+        "{progress}"
+    );
+    assert_eq!(sb.ok(&["images", "-q"]), before, "the store gets no image");
+    let info: Value =
+        serde_json::from_str(&common::tool("skopeo", &["inspect", "--config", &dest])).unwrap();
+    assert_eq!(info["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // The container goes on from its committed state.
+    assert_eq!(sb.ok(&["run", "c", "cat", "/hello"]).trim(), "hi");
+    sb.ok(&["commit", "c", "stored"]);
+    assert_eq!(
+        sb.ok(&["images", "--format", "{{.Name}}", "stored"]).trim(),
+        "localhost/stored"
+    );
+}
+
+#[test]
+fn push_progress_goes_to_stderr() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let dest = format!("oci:{}", sb.path().join("layout").display());
+    let out = sb.rbuild(&["push", "busybox", &dest]);
+    common::assert_success(&out, &["push"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("Getting image source signatures\n"),
+        "{err}"
+    );
+}

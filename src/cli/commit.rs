@@ -1,5 +1,8 @@
 //! `rbuild commit [flags] CONTAINER [IMAGE]`: the container's changes as a
-//! new layer and an image; prints the image ID.
+//! new layer and an image; prints the image ID. IMAGE may be a transport
+//! (`oci:DIR`, `oci-archive:FILE`, `docker-archive:FILE`, `dir:DIR`,
+//! `docker://NAME`), as with buildah: the image goes there, not into the
+//! store.
 
 use anyhow::Context;
 
@@ -36,12 +39,20 @@ pub struct CommitArgs {
     /// Created time (seconds since the epoch) for the image, history and file mtimes.
     #[arg(long)]
     pub timestamp: Option<i64>,
-    /// Print only the image ID (the default output anyway).
+    /// Print only the image ID (no progress lines when IMAGE is a transport).
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub registry: super::pull::RegistryArgs,
 }
 
-pub fn run(global: &GlobalOptions, args: CommitArgs) -> anyhow::Result<i32> {
+/// Whether `image` names a transport destination rather than a store name.
+fn transport_destination(image: &str) -> bool {
+    image.starts_with("docker://") || image.parse::<crate::image::Destination>().is_ok()
+}
+
+pub fn run(global: &GlobalOptions, mut args: CommitArgs) -> anyhow::Result<i32> {
+    let destination = args.image.take_if(|i| transport_destination(i));
     let names = match &args.image {
         Some(n) => vec![local_name(n).with_context(|| format!("image name {n:?}"))?],
         None => Vec::new(),
@@ -65,6 +76,27 @@ pub fn run(global: &GlobalOptions, args: CommitArgs) -> anyhow::Result<i32> {
         names,
     };
     let record = crate::container::commit(store, &lease, &access.runroot, &mut wc, &opts)?;
+    if let Some(dest) = destination {
+        // The lease keeps the unnamed image from a concurrent prune.
+        lease.protect_image(&record.id)?;
+        let push = super::push::PushArgs {
+            image: record.id.hex().to_string(),
+            destination: Some(dest.clone()),
+            compression_format: "gzip".into(),
+            format: Some(args.format.clone()),
+            digestfile: None,
+            quiet: args.quiet,
+            registry: args.registry.clone(),
+        };
+        let pushed = super::push::run(global, push);
+        // Only the destination gets the image: drop the store's copy unless
+        // it was already there under a name (an identical earlier commit).
+        if record.names.is_empty() {
+            store.remove_image(&record.id)?;
+            store.gc()?;
+        }
+        pushed.with_context(|| format!("committing {} to {dest}", args.container))?;
+    }
     if args.rm {
         crate::container::mounts::umount(&access.runroot, &wc)?;
         store.remove_container(wc.name())?;

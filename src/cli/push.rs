@@ -93,6 +93,9 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         annotations: stored.map(|m| m.annotations).unwrap_or_default(),
     };
     let quiet = args.quiet;
+    if !quiet {
+        eprintln!("Getting image source signatures");
+    }
     let exported = export_with_progress(&source, &destination, &options, &mut |event| {
         if !quiet {
             print_export_event(&event, "manifest");
@@ -147,6 +150,8 @@ pub(super) fn registry_destination(dest: &str) -> Option<String> {
 
 /// skopeo's progress lines for an export; `top` is what the last line
 /// names ("manifest", or "manifest list" for a list).
+/// Progress goes to stderr, as buildah's does: stdout stays for what a
+/// script captures (`id=$(rbuild commit c oci:dir)`).
 pub(super) fn print_export_event(event: &ExportEvent, top: &str) {
     match event {
         ExportEvent::Layer { blob, reused, .. } => {
@@ -155,10 +160,10 @@ pub(super) fn print_export_event(event: &ExportEvent, top: &str) {
             } else {
                 "done"
             };
-            println!("Copying blob {} {note}", blob.digest);
+            eprintln!("Copying blob {} {note}", blob.digest);
         }
-        ExportEvent::Config { blob } => println!("Copying config {} done", blob.digest),
-        ExportEvent::Manifest { .. } => println!("Writing {top} to image destination"),
+        ExportEvent::Config { blob } => eprintln!("Copying config {} done", blob.digest),
+        ExportEvent::Manifest { .. } => eprintln!("Writing {top} to image destination"),
     }
 }
 

@@ -32,6 +32,11 @@ pub struct RunArgs {
     /// Allocate a pseudo-terminal (interactive shells, job control).
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// buildah's isolation kind. rbuild has one: its namespace sandbox,
+    /// at least as isolated as each of these, so every value means it;
+    /// accepted so buildah command lines (`--isolation chroot`) work.
+    #[arg(long, value_name = "KIND", value_parser = ["oci", "chroot", "rootless"])]
+    pub isolation: Option<String>,
     /// The working container.
     pub container: String,
     /// The command and its arguments.
