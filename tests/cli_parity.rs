@@ -226,3 +226,20 @@ fn push_progress_goes_to_stderr() {
         "{err}"
     );
 }
+
+#[test]
+fn container_inspect_has_buildahs_base_image_fields() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "c", "busybox"]);
+    let digest = sb.ok(&["images", "--format", "{{.Digest}}", "busybox"]);
+    let v: Value = serde_json::from_str(&sb.ok(&["inspect", "--type", "container", "c"])).unwrap();
+    assert_eq!(v["FromImageDigest"], digest.trim());
+    // Config and Manifest are the base image's documents, as JSON text.
+    let config: Value = serde_json::from_str(v["Config"].as_str().unwrap()).unwrap();
+    assert_eq!(config["rootfs"]["type"], "layers");
+    let manifest: Value = serde_json::from_str(v["Manifest"].as_str().unwrap()).unwrap();
+    assert_eq!(manifest["schemaVersion"], 2);
+    let err = stderr(&sb, &["inspect", "--format", ".FromImageID", "busybox"]);
+    assert!(err.contains("invalid format provided"), "{err}");
+}

@@ -33,6 +33,14 @@ pub struct InspectArgs {
 }
 
 pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
+    // buildah refuses a format with no action: it is almost always a typo
+    // for a field (`--format .Config`), not text to print as is.
+    if let Some(fmt) = &args.format {
+        let action = fmt.find("{{").is_some_and(|i| fmt[i..].contains("}}"));
+        if !action {
+            anyhow::bail!("invalid format provided: {fmt} (expected a Go template such as '{{{{.FromImageID}}}}')");
+        }
+    }
     let access = super::store_access::open(global)?;
     let store = &access.store;
     let kind = args.kind.as_deref();
@@ -114,6 +122,15 @@ fn inspect_container(
     let rec = &wc.container.record;
     let path = mount_point(runroot, &wc);
     let image = &wc.state.image;
+    // buildah keeps the base image's manifest and config (as JSON text) and
+    // its manifest digest on the builder; a scratch container has none.
+    let base = rec.image.and_then(|id| store.image(&id).ok());
+    let blob_text = |d: &crate::digest::Digest| {
+        store
+            .read_blob(d)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
     let value = serde_json::json!({
         "Type": "rbuild 0.0.1",
         "FromImage": rec.image_name.clone().unwrap_or_default(),
@@ -121,6 +138,9 @@ fn inspect_container(
         "Container": rec.name,
         "ContainerID": wc.state.id,
         "Created": rec.created,
+        "FromImageDigest": base.as_ref().map(|b| b.manifest.to_string()).unwrap_or_default(),
+        "Config": base.as_ref().map(|b| blob_text(&b.id)).unwrap_or_default(),
+        "Manifest": base.as_ref().map(|b| blob_text(&b.manifest)).unwrap_or_default(),
         "MountPoint": if is_mounted(&path) { path.display().to_string() } else { String::new() },
         "ImageAnnotations": wc.state.annotations,
         "ImageCreatedBy": wc.state.created_by.clone().unwrap_or_default(),
