@@ -3,6 +3,7 @@
 //! shape, flags a buildah user types, exit codes scripts test.
 
 mod common;
+mod registry_support;
 
 use serde_json::Value;
 
@@ -242,4 +243,41 @@ fn container_inspect_has_buildahs_base_image_fields() {
     assert_eq!(manifest["schemaVersion"], 2);
     let err = stderr(&sb, &["inspect", "--format", ".FromImageID", "busybox"]);
     assert!(err.contains("invalid format provided"), "{err}");
+}
+
+#[test]
+fn login_with_a_wrong_password_says_so() {
+    let reg = registry_support::Registry::start(registry_support::RegistryConfig {
+        htpasswd: Some(("alice".into(), "s3cret".into())),
+        ..Default::default()
+    });
+    let sb = Sandbox::new(Runner::Root);
+    let authfile = sb.path().join("auth.json");
+    let authfile = authfile.to_str().unwrap();
+    let host = reg.host();
+    let args = |pw: &'static str| {
+        [
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            authfile,
+            "-u",
+            "alice",
+            "-p",
+            pw,
+            host.as_str(),
+        ]
+    };
+    let out = sb.rbuild(&args("wrong"));
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid username/password"), "{err}");
+    assert_eq!(sb.ok(&args("s3cret")), "Login Succeeded!\n");
+    let logout = ["logout", "--authfile", authfile, host.as_str()];
+    sb.ok(&logout);
+    assert_eq!(
+        code(&sb, &logout),
+        Some(125),
+        "a second logout: not logged in"
+    );
 }

@@ -71,9 +71,15 @@ pub fn run(args: LoginArgs) -> anyhow::Result<i32> {
     let mut opts = args.registry_args.options()?;
     opts.auth = AuthConfig::new(Some(creds.clone()), None);
     let client = Client::connect(&host, &opts).with_context(|| format!("contacting {host}"))?;
-    client
-        .verify_login()
-        .with_context(|| format!("logging in to {host}"))?;
+    match client.verify_login() {
+        Ok(()) => {}
+        // The registry refused these credentials: say so, as buildah does,
+        // rather than the generic 401 advice to log in.
+        Err(crate::registry::RegistryError::Unauthorized { url, .. }) => {
+            bail!("logging into {host:?}: invalid username/password (the registry at {url} refused them)")
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("logging in to {host}"))),
+    }
     let path = auth.write_path();
     save(&path, &key, &creds)
         .with_context(|| format!("saving credentials to {}", path.display()))?;
