@@ -281,3 +281,48 @@ fn login_with_a_wrong_password_says_so() {
         "a second logout: not logged in"
     );
 }
+
+#[test]
+fn manifest_annotate_edits_an_entry_and_keeps_the_rest() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["manifest", "create", "ml", "busybox"]);
+    sb.ok(&["manifest", "add", "--variant", "v7", "ml", "busybox"]);
+    let index: Value = serde_json::from_str(&sb.ok(&["manifest", "inspect", "ml"])).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = sb.ok(&[
+        "manifest",
+        "annotate",
+        "--arch",
+        "arm",
+        "--annotation",
+        "a=b",
+        "ml",
+        &digest,
+    ]);
+    assert!(out.trim().ends_with(&format!(": {digest}")), "{out}");
+    // By image name too; annotations add up.
+    sb.ok(&[
+        "manifest",
+        "annotate",
+        "--annotation",
+        "c=d",
+        "ml",
+        "busybox",
+    ]);
+    let index: Value = serde_json::from_str(&sb.ok(&["manifest", "inspect", "ml"])).unwrap();
+    let entry = &index["manifests"][0];
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(entry["platform"]["architecture"], "arm");
+    assert_eq!(entry["platform"]["variant"], "v7", "kept from add");
+    assert_eq!(
+        entry["annotations"],
+        serde_json::json!({"a": "b", "c": "d"})
+    );
+    let zero = format!("sha256:{}", "0".repeat(64));
+    assert_eq!(code(&sb, &["manifest", "annotate", "ml", &zero]), Some(125));
+    assert_eq!(code(&sb, &["manifest", "rm", "nosuch"]), Some(125));
+}
