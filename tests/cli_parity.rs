@@ -326,3 +326,21 @@ fn manifest_annotate_edits_an_entry_and_keeps_the_rest() {
     assert_eq!(code(&sb, &["manifest", "annotate", "ml", &zero]), Some(125));
     assert_eq!(code(&sb, &["manifest", "rm", "nosuch"]), Some(125));
 }
+
+#[test]
+fn from_an_image_id_names_the_container_after_the_image() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let id = sb.ok(&["images", "-q", "--no-trunc", "busybox"]);
+    let id = id.trim();
+    assert_eq!(
+        sb.ok(&["from", &id[7..19]]).trim(),
+        "busybox-working-container"
+    );
+    assert_eq!(sb.ok(&["from", id]).trim(), "busybox-working-container-1");
+    // A container from a tagged image records the name it was asked for.
+    sb.ok(&["tag", "busybox", "aaa:1"]);
+    sb.ok(&["from", "--name", "c", "busybox"]);
+    let name = sb.ok(&["inspect", "--format", "{{.FromImage}}", "c"]);
+    assert_eq!(name.trim(), "localhost/busybox:latest");
+}
