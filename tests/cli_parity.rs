@@ -344,3 +344,43 @@ fn from_an_image_id_names_the_container_after_the_image() {
     let name = sb.ok(&["inspect", "--format", "{{.FromImage}}", "c"]);
     assert_eq!(name.trim(), "localhost/busybox:latest");
 }
+
+#[test]
+fn images_filters_buildah_users_type() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let tar = common::busybox_tarball().to_str().unwrap().to_string();
+    // `import` stamps the time now: each image is newer than the last.
+    sb.ok(&["import", &tar, "second"]);
+    sb.ok(&["from", "--name", "w", "second"]);
+    sb.ok(&["config", "--label", "tier=web", "w"]);
+    sb.ok(&["commit", "--rm", "w", "third"]);
+    let ids = |f: &str| -> Vec<String> {
+        let out = sb.ok(&["images", "--format", "{{.Name}}", "--filter", f]);
+        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids("before=second"), ["localhost/busybox"]);
+    assert_eq!(ids("since=second"), ["localhost/third"]);
+    assert_eq!(
+        ids("label!=tier"),
+        ["localhost/busybox", "localhost/second"]
+    );
+    let third = sb.ok(&["images", "-q", "--no-trunc", "third"]);
+    let third = third.trim().trim_start_matches("sha256:");
+    assert_eq!(ids(&format!("id={}", &third[..8])), ["localhost/third"]);
+    let digest = sb.ok(&["images", "--format", "{{.Digest}}", "second"]);
+    assert_eq!(
+        ids(&format!("digest={}", digest.trim())),
+        ["localhost/second"]
+    );
+    sb.ok(&["from", "second"]);
+    assert_eq!(ids("containers=true"), ["localhost/second"]);
+    assert_eq!(ids("containers=false").len(), 2);
+    assert_eq!(ids("until=1h"), Vec::<String>::new());
+    assert_eq!(ids("readonly=false").len(), 3);
+    assert_eq!(ids("intermediate=true"), Vec::<String>::new());
+    assert!(stderr(&sb, &["images", "--filter", "until=soon"]).contains("duration"));
+    assert!(stderr(&sb, &["images", "--filter", "before=nosuch"]).contains("nosuch"));
+}

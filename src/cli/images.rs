@@ -88,27 +88,124 @@ pub struct ImageRow {
 }
 
 enum Filter {
-    Label(String, Option<String>),
+    /// `label=K[=V]` (`negate`: `label!=K[=V]`).
+    Label {
+        key: String,
+        value: Option<String>,
+        negate: bool,
+    },
     Dangling(bool),
     Reference(String),
     Manifest(bool),
+    /// `id=PREFIX` of the image ID.
+    Id(String),
+    /// `digest=DIGEST` of the manifest.
+    Digest(String),
+    /// `before=IMAGE` / `until=TIME`: created strictly before (unix ns).
+    Before(i128),
+    /// `since=IMAGE`: created strictly after (unix nanoseconds).
+    Since(i128),
+    /// `containers=true|false`: whether a working container uses it.
+    Containers(bool),
+    /// `readonly=` and `intermediate=`: rbuild has neither read-only
+    /// stores nor intermediate images, so only `false` matches.
+    AlwaysFalse(bool),
 }
 
-fn parse_filter(f: &str) -> anyhow::Result<Filter> {
-    match f.split_once('=') {
-        Some(("label", rest)) => Ok(match rest.split_once('=') {
-            Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
-            None => Filter::Label(rest.to_string(), None),
-        }),
-        Some(("dangling", v)) => Ok(Filter::Dangling(
-            v.parse().with_context(|| format!("--filter {f}: expected true or false"))?,
-        )),
-        Some(("reference", v)) => Ok(Filter::Reference(v.to_string())),
-        Some(("manifest", v)) => Ok(Filter::Manifest(
-            v.parse().with_context(|| format!("--filter {f}: expected true or false"))?,
-        )),
-        _ => bail!("--filter {f:?}: supported filters are label=K[=V], dangling=true|false, reference=NAME, manifest=true|false"),
+const FILTERS: &str = "label=K[=V], label!=K[=V], dangling=, reference=, manifest=, id=, digest=, before=IMAGE, since=IMAGE, until=TIME, containers=, readonly=, intermediate=";
+
+fn nanos(t: Timestamp) -> i128 {
+    t.datetime().unix_timestamp_nanos()
+}
+
+fn parse_bool(f: &str, v: &str) -> anyhow::Result<bool> {
+    v.parse()
+        .with_context(|| format!("--filter {f}: expected true or false"))
+}
+
+/// The creation time (unix nanoseconds: images made within one second
+/// still sort) of the image or list `name` names.
+fn created_of(store: &Store, f: &str, name: &str) -> anyhow::Result<i128> {
+    let created =
+        match crate::image::lookup::lookup(store, name).with_context(|| format!("--filter {f}"))? {
+            crate::image::lookup::Found::Image(rec) => {
+                Image::from_json(&store.read_blob(&rec.id)?)?.created
+            }
+            crate::image::lookup::Found::List(list) => Timestamp::parse(&list.created).ok(),
+        };
+    created
+        .map(nanos)
+        .with_context(|| format!("--filter {f}: {name} has no creation time"))
+}
+
+/// `until=`: a Go duration back from now (`1h30m`, `10s`), a unix time or
+/// an RFC 3339 time.
+fn parse_until(f: &str, v: &str) -> anyhow::Result<i128> {
+    const NS: i128 = 1_000_000_000;
+    if let Ok(secs) = v.parse::<i64>() {
+        return Ok(i128::from(secs) * NS);
     }
+    if let Ok(t) = Timestamp::parse(v) {
+        return Ok(nanos(t));
+    }
+    let re = regex::Regex::new(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$").expect("constant regex");
+    match re.captures(v).filter(|_| !v.is_empty()) {
+        Some(c) => {
+            let part = |i: usize| {
+                c.get(i)
+                    .and_then(|m| m.as_str().parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
+            let back = part(1) * 3600 + part(2) * 60 + part(3);
+            Ok(nanos(Timestamp::now()) - i128::from(back) * NS)
+        }
+        None => bail!("--filter {f}: expected a duration (1h30m), a unix time or an RFC 3339 time"),
+    }
+}
+
+fn parse_filter(store: &Store, f: &str) -> anyhow::Result<Filter> {
+    if let Some(rest) = f.strip_prefix("label!=") {
+        let (key, value) = match rest.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (rest.to_string(), None),
+        };
+        return Ok(Filter::Label {
+            key,
+            value,
+            negate: true,
+        });
+    }
+    match f.split_once('=') {
+        Some(("label", rest)) => {
+            let (key, value) = match rest.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (rest.to_string(), None),
+            };
+            Ok(Filter::Label {
+                key,
+                value,
+                negate: false,
+            })
+        }
+        Some(("dangling", v)) => Ok(Filter::Dangling(parse_bool(f, v)?)),
+        Some(("reference", v)) => Ok(Filter::Reference(v.to_string())),
+        Some(("manifest", v)) => Ok(Filter::Manifest(parse_bool(f, v)?)),
+        Some(("id", v)) => Ok(Filter::Id(v.trim_start_matches("sha256:").to_string())),
+        Some(("digest", v)) => Ok(Filter::Digest(v.to_string())),
+        Some(("before", v)) => Ok(Filter::Before(created_of(store, f, v)?)),
+        Some(("since", v)) => Ok(Filter::Since(created_of(store, f, v)?)),
+        Some(("until", v)) => Ok(Filter::Before(parse_until(f, v)?)),
+        Some(("containers", v)) => Ok(Filter::Containers(parse_bool(f, v)?)),
+        Some(("readonly" | "intermediate", v)) => Ok(Filter::AlwaysFalse(parse_bool(f, v)?)),
+        _ => bail!("--filter {f:?}: supported filters are {FILTERS}"),
+    }
+}
+
+/// What the filters look at beyond the record and the config.
+struct Facts {
+    created: i128,
+    /// Whether a working container stands on the image.
+    in_use: bool,
 }
 
 /// A `reference=` pattern: `*` matches any run of characters.
@@ -122,25 +219,47 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     regex::Regex::new(&re).is_ok_and(|r| r.is_match(text))
 }
 
-fn matches(filter: &Filter, rec: &ImageRecord, image: &Image) -> bool {
+fn matches(filter: &Filter, rec: &ImageRecord, image: &Image, facts: &Facts) -> bool {
     match filter {
-        Filter::Label(k, v) => match image.config.labels.get(k) {
-            Some(actual) => v.as_ref().is_none_or(|v| v == actual),
-            None => false,
-        },
+        Filter::Label { key, value, negate } => {
+            let has = image
+                .config
+                .labels
+                .get(key)
+                .is_some_and(|actual| value.as_ref().is_none_or(|v| v == actual));
+            has != *negate
+        }
         Filter::Dangling(d) => rec.names.is_empty() == *d,
         Filter::Reference(p) => rec.names.iter().any(|n| reference_matches(p, n)),
         Filter::Manifest(m) => !*m,
+        Filter::Id(prefix) => rec.id.hex().starts_with(prefix.as_str()),
+        Filter::Digest(d) => rec.manifest.to_string() == *d,
+        Filter::Before(t) => facts.created < *t,
+        Filter::Since(t) => facts.created > *t,
+        Filter::Containers(c) => facts.in_use == *c,
+        Filter::AlwaysFalse(b) => !*b,
     }
 }
 
-/// A list has names and no config: no label matches it, it is never dangling.
-fn list_matches(filter: &Filter, names: &[String]) -> bool {
+/// A list has names and no config: no label matches it, it is never
+/// dangling and no container stands on it.
+fn list_matches(
+    filter: &Filter,
+    list: &crate::store::ManifestList,
+    names: &[String],
+    created: i128,
+) -> bool {
     match filter {
-        Filter::Label(..) => false,
+        Filter::Label { negate, .. } => *negate,
         Filter::Dangling(d) => !*d,
         Filter::Reference(p) => names.iter().any(|n| reference_matches(p, n)),
         Filter::Manifest(m) => *m,
+        Filter::Id(prefix) => list.id.hex().starts_with(prefix.as_str()),
+        Filter::Digest(d) => list.index.to_string() == *d,
+        Filter::Before(t) => created < *t,
+        Filter::Since(t) => created > *t,
+        Filter::Containers(c) => !*c,
+        Filter::AlwaysFalse(b) => !*b,
     }
 }
 
@@ -179,12 +298,21 @@ fn pattern_has_tag(p: &str) -> bool {
 fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec<ImageRow>> {
     let now = Timestamp::now();
     let mut out = Vec::new();
+    let used: std::collections::BTreeSet<crate::digest::Digest> = store
+        .containers()?
+        .into_iter()
+        .filter_map(|c| c.image)
+        .collect();
     for rec in store.images()? {
         let image = Image::from_json(&store.read_blob(&rec.id)?)?;
-        if !filters.iter().all(|f| matches(f, &rec, &image)) {
+        let created = image.created.unwrap_or(now);
+        let facts = Facts {
+            created: nanos(created),
+            in_use: used.contains(&rec.id),
+        };
+        if !filters.iter().all(|f| matches(f, &rec, &image, &facts)) {
             continue;
         }
-        let created = image.created.unwrap_or(now);
         let id = if no_trunc {
             rec.id.to_string()
         } else {
@@ -241,11 +369,14 @@ fn list_rows(
     }
     for (id, group) in by_id {
         let all_names: Vec<String> = group.iter().map(|l| l.name.clone()).collect();
-        if !filters.iter().all(|f| list_matches(f, &all_names)) {
-            continue;
-        }
         let list = group[0];
         let created = Timestamp::parse(&list.created).unwrap_or(now);
+        if !filters
+            .iter()
+            .all(|f| list_matches(f, list, &all_names, nanos(created)))
+        {
+            continue;
+        }
         let size = store.blob_size(&list.index).unwrap_or(0);
         for n in names_shown(filters, &all_names) {
             let (repository, tag) = match Reference::parse(n) {
@@ -338,7 +469,7 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
     let filters: Vec<Filter> = args
         .filters
         .iter()
-        .map(|f| parse_filter(f))
+        .map(|f| parse_filter(&access.store, f))
         .collect::<Result<_, _>>()?;
     let mut rows = rows(&access.store, &filters, args.no_trunc)?;
     if let Some(name) = &args.image {
