@@ -88,6 +88,9 @@ fn images_template_fields_and_json_are_buildahs() {
         assert!(row.get(key).is_some(), "no {key}: {row}");
     }
     assert_eq!(row["names"].as_array().unwrap().len(), 2);
+    // json.MarshalIndent with four spaces, as buildah prints it.
+    let text = sb.ok(&["images", "--json"]);
+    assert!(text.starts_with("[\n    {\n        \"id\": "), "{text}");
     assert!(row["created"].is_i64() && row["readonly"] == false);
 }
 

@@ -107,7 +107,9 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
         }
     };
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        // buildah's json.MarshalIndent with four spaces.
+        out.write_all(&crate::image::gojson::to_vec_indent(&rows, "    ")?)?;
+        writeln!(out)?;
     } else if args.quiet {
         // buildah prints whole IDs here, --notruncate or not.
         for r in &rows {

@@ -487,8 +487,10 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
     // Written, not println!'d: a closed pipe is an error to report, not a panic.
     let mut out = std::io::stdout().lock();
     if args.json {
-        let json = serde_json::to_string_pretty(&json_images(&rows))?;
-        writeln!(out, "{json}")?;
+        // buildah's json.MarshalIndent with four spaces.
+        let json = crate::image::gojson::to_vec_indent(&json_images(&rows), "    ")?;
+        out.write_all(&json)?;
+        writeln!(out)?;
         return Ok(0);
     }
     if args.quiet {
