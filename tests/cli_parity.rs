@@ -387,3 +387,19 @@ fn images_filters_buildah_users_type() {
     assert!(stderr(&sb, &["images", "--filter", "until=soon"]).contains("duration"));
     assert!(stderr(&sb, &["images", "--filter", "before=nosuch"]).contains("nosuch"));
 }
+
+#[test]
+fn umount_prints_only_what_it_unmounted_and_goes_on_after_a_failure() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "a", "busybox"]);
+    sb.ok(&["from", "--name", "b", "busybox"]);
+    assert_eq!(sb.ok(&["umount", "a"]), "", "a was not mounted");
+    sb.ok(&["mount", "b"]);
+    let out = sb.rbuild(&["umount", "nosuch", "b"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim().len(), 64, "b");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+    assert_eq!(sb.ok(&["mount"]), "");
+    assert!(stderr(&sb, &["umount", "-a", "b"]).contains("--all"));
+}
