@@ -403,3 +403,77 @@ fn umount_prints_only_what_it_unmounted_and_goes_on_after_a_failure() {
     assert_eq!(sb.ok(&["mount"]), "");
     assert!(stderr(&sb, &["umount", "-a", "b"]).contains("--all"));
 }
+
+/// The layer media types of the single image in an OCI archive.
+fn archive_layer_types(sb: &Sandbox, archive: &std::path::Path) -> Vec<String> {
+    let dir = sb.mkdir(&sb.fresh("unpacked"));
+    common::tool(
+        "tar",
+        &[
+            "-xf",
+            archive.to_str().unwrap(),
+            "-C",
+            dir.to_str().unwrap(),
+        ],
+    );
+    common::oci_manifest(&dir)["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn commit_iidfile_manifest_and_transport_compression() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "c", "busybox"]);
+    let iid = sb.path().join("iid");
+    let id = sb.ok(&[
+        "commit",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "--manifest",
+        "ml",
+        "c",
+        "img",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&iid).unwrap(),
+        format!("sha256:{}", id.trim())
+    );
+    let index: Value = serde_json::from_str(&sb.ok(&["manifest", "inspect", "ml"])).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    sb.ok(&["commit", "--manifest", "ml", "c", "img2"]);
+    let index: Value = serde_json::from_str(&sb.ok(&["manifest", "inspect", "ml"])).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+
+    // To a transport: uncompressed unless -D=false, as buildah commits.
+    let plain = sb.path().join("plain.tar");
+    sb.ok(&[
+        "commit",
+        "-q",
+        "c",
+        &format!("oci-archive:{}", plain.display()),
+    ]);
+    let types = archive_layer_types(&sb, &plain);
+    assert!(
+        types
+            .iter()
+            .all(|t| t == "application/vnd.oci.image.layer.v1.tar"),
+        "{types:?}"
+    );
+    let zstd = sb.path().join("zstd.tar");
+    sb.ok(&[
+        "commit",
+        "-q",
+        "-D=false",
+        "--compression-format",
+        "zstd",
+        "c",
+        &format!("oci-archive:{}", zstd.display()),
+    ]);
+    let types = archive_layer_types(&sb, &zstd);
+    assert!(types.iter().all(|t| t.ends_with("+zstd")), "{types:?}");
+}

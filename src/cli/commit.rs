@@ -42,6 +42,20 @@ pub struct CommitArgs {
     /// Print only the image ID (no progress lines when IMAGE is a transport).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Write the image ID, as `sha256:HEX`, to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<std::path::PathBuf>,
+    /// Add the image to this manifest list (created when missing).
+    #[arg(long, value_name = "LIST")]
+    pub manifest: Option<String>,
+    /// Leave layers uncompressed when IMAGE is a transport (buildah's
+    /// default; `-D=false` compresses with --compression-format).
+    #[arg(short = 'D', long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true")]
+    pub disable_compression: bool,
+    /// Layer compression for a transport IMAGE with `-D=false`.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]
+    pub compression_format: String,
     #[command(flatten)]
     pub registry: super::pull::RegistryArgs,
 }
@@ -53,6 +67,9 @@ fn transport_destination(image: &str) -> bool {
 
 pub fn run(global: &GlobalOptions, mut args: CommitArgs) -> anyhow::Result<i32> {
     let destination = args.image.take_if(|i| transport_destination(i));
+    if let (Some(dest), Some(_)) = (&destination, &args.manifest) {
+        anyhow::bail!("--manifest needs the image in local storage; commit to a name, not to {dest}, then push the list");
+    }
     let names = match &args.image {
         Some(n) => vec![local_name(n).with_context(|| format!("image name {n:?}"))?],
         None => Vec::new(),
@@ -82,7 +99,11 @@ pub fn run(global: &GlobalOptions, mut args: CommitArgs) -> anyhow::Result<i32> 
         let push = super::push::PushArgs {
             image: record.id.hex().to_string(),
             destination: Some(dest.clone()),
-            compression_format: "gzip".into(),
+            compression_format: if args.disable_compression {
+                "none".into()
+            } else {
+                args.compression_format.clone()
+            },
             format: Some(args.format.clone()),
             digestfile: None,
             quiet: args.quiet,
@@ -97,10 +118,36 @@ pub fn run(global: &GlobalOptions, mut args: CommitArgs) -> anyhow::Result<i32> 
         }
         pushed.with_context(|| format!("committing {} to {dest}", args.container))?;
     }
+    if let Some(list) = &args.manifest {
+        add_to_list(store, list, &record)?;
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, record.id.to_string())
+            .with_context(|| format!("--iidfile: writing {}", path.display()))?;
+    }
     if args.rm {
         crate::container::mounts::umount(&access.runroot, &wc)?;
         store.remove_container(wc.name())?;
     }
     println!("{}", record.id.hex());
     Ok(0)
+}
+
+/// `--manifest LIST`: the committed image joins the list, which is made
+/// when it does not exist yet (as buildah does).
+fn add_to_list(
+    store: &crate::store::Store,
+    list: &str,
+    record: &crate::store::ImageRecord,
+) -> anyhow::Result<()> {
+    use crate::registry::manifest_list;
+    let result = match manifest_list::lookup_list(store, list) {
+        Ok(existing) => manifest_list::add(store, &existing, record, &Default::default()).map(drop),
+        Err(e) if e.is_not_found() => {
+            let name = local_name(list).with_context(|| format!("--manifest {list:?}"))?;
+            manifest_list::create(store, &name, std::slice::from_ref(record)).map(drop)
+        }
+        Err(e) => return Err(e).with_context(|| format!("--manifest {list}")),
+    };
+    result.with_context(|| format!("--manifest: adding {} to {list}", record.id.short()))
 }
