@@ -116,6 +116,9 @@ fn usage_errors_exit_125_as_buildahs_do() {
     assert_eq!(code(&sb, &["tag"]), Some(125));
     assert_eq!(code(&sb, &["images", "--no-such-flag"]), Some(125));
     assert_eq!(code(&sb, &["no-such-command"]), Some(125));
+    // buildah's global --storage-driver: overlay is what rbuild is.
+    sb.ok(&["--storage-driver", "overlay", "images", "-q"]);
+    assert_eq!(code(&sb, &["--storage-driver", "vfs", "images"]), Some(125));
     let help = sb.rbuild(&["images", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains("--filter"));
