@@ -480,3 +480,14 @@ fn commit_iidfile_manifest_and_transport_compression() {
     let types = archive_layer_types(&sb, &zstd);
     assert!(types.iter().all(|t| t.ends_with("+zstd")), "{types:?}");
 }
+
+#[test]
+fn containers_are_listed_oldest_first() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    for name in ["zeta", "alpha", "mid"] {
+        sb.ok(&["from", "--name", name, "busybox"]);
+    }
+    let names = sb.ok(&["containers", "--format", "{{.ContainerName}}"]);
+    assert_eq!(names, "zeta\nalpha\nmid\n");
+}

@@ -69,7 +69,14 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
     let access = super::store_access::open(global)?;
     let store = &access.store;
     let mut rows = Vec::new();
-    for rec in store.containers()? {
+    let mut records = store.containers()?;
+    // Oldest first, as buildah lists them (the store keeps them by name).
+    records.sort_by_key(|r| {
+        crate::image::Timestamp::parse(&r.created)
+            .map(|t| t.datetime().unix_timestamp_nanos())
+            .unwrap_or(i128::MAX)
+    });
+    for rec in records {
         let Some(state) = state_of(&rec) else {
             log::warn!("container {}: unreadable state, skipped", rec.name);
             continue;
