@@ -491,3 +491,38 @@ fn containers_are_listed_oldest_first() {
     let names = sb.ok(&["containers", "--format", "{{.ContainerName}}"]);
     assert_eq!(names, "zeta\nalpha\nmid\n");
 }
+
+#[test]
+fn containers_table_is_buildahs_printf() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&[
+        "tag",
+        "busybox",
+        "a-very-long-repository-name/with-a-path:tag1",
+    ]);
+    sb.ok(&[
+        "from",
+        "--name",
+        "long",
+        "a-very-long-repository-name/with-a-path:tag1",
+    ]);
+    let table = sb.ok(&["containers"]);
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.ends_with(" localhost/a-very-long-reposit... long"),
+        "{table}"
+    );
+    let full = sb.ok(&["containers", "--notruncate"]);
+    let mut lines = full.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        format!(
+            "{:<64} BUILDER  {:<64} IMAGE NAME                       CONTAINER NAME",
+            "CONTAINER ID", "IMAGE ID"
+        )
+    );
+    let row = lines.next().unwrap();
+    assert_eq!(&row[64..74], "    *     ", "{row}");
+    assert!(row.ends_with(" localhost/a-very-long-repository-name/with-a-path:tag1 long"));
+}

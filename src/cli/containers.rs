@@ -138,17 +138,37 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
         }
         write!(out, "{}", super::table::tabulate(&lines))?;
     } else {
+        // buildah's fixed-width printf lines: 12-character IDs and an image
+        // name cut to 32 ("…" as "..."), or whole IDs in 64 columns.
+        let (id_w, sep) = if args.notruncate {
+            (64, " ")
+        } else {
+            (12, "  ")
+        };
         if !args.noheading {
-            writeln!(out, "CONTAINER ID  BUILDER  IMAGE ID     IMAGE NAME                       CONTAINER NAME")?;
-        }
-        for r in &rows {
             writeln!(
                 out,
-                "{:<12}  {:^7}  {:<12} {:<32} {}",
+                "{:<id_w$}{sep}{:<8} {:<id_w$} {:<32} CONTAINER NAME",
+                "CONTAINER ID", "BUILDER", "IMAGE ID", "IMAGE NAME"
+            )?;
+        }
+        for r in &rows {
+            let image_name = if args.notruncate || r.imagename.len() <= 32 {
+                r.imagename.clone()
+            } else {
+                let cut = (0..=29)
+                    .rev()
+                    .find(|&i| r.imagename.is_char_boundary(i))
+                    .unwrap_or(0);
+                format!("{}...", &r.imagename[..cut])
+            };
+            writeln!(
+                out,
+                "{:<id_w$}{sep}{:<8} {:<id_w$} {:<32} {}",
                 short(&r.id),
-                "*",
+                "   *",
                 short(&r.imageid),
-                r.imagename,
+                image_name,
                 r.containername
             )?;
         }
