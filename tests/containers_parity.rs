@@ -29,3 +29,21 @@ fn run_hostname_is_the_short_container_id_or_hostname_flag() {
     let bad = sb.fails(&["run", "--hostname", &"x".repeat(65), "c", "true"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--hostname"));
 }
+
+#[test]
+fn mount_json_and_a_failure_among_several() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "a", "busybox"]);
+    let one: serde_json::Value = serde_json::from_str(&sb.ok(&["mount", "--json", "a"])).unwrap();
+    let path = one[0]["mountPoint"].as_str().unwrap().to_string();
+    assert!(one[0].get("container").is_none(), "{one}");
+    assert!(std::path::Path::new(&path).join("bin/busybox").exists());
+    let all: serde_json::Value = serde_json::from_str(&sb.ok(&["mount", "--json"])).unwrap();
+    assert_eq!(all[0]["container"], "a");
+    sb.ok(&["from", "--name", "b", "busybox"]);
+    let out = sb.rbuild(&["mount", "nosuch", "b"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("b /"));
+    sb.ok(&["umount", "--all"]);
+}
