@@ -526,3 +526,21 @@ fn containers_table_is_buildahs_printf() {
     assert_eq!(&row[64..74], "    *     ", "{row}");
     assert!(row.ends_with(" localhost/a-very-long-repository-name/with-a-path:tag1 long"));
 }
+
+#[test]
+fn push_refuses_a_docker_archive_name_docker_cannot_load() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let bad = format!(
+        "docker-archive:{}:bad:ref:x",
+        sb.path().join("a.tar").display()
+    );
+    let err = stderr(&sb, &["push", "busybox", &bad]);
+    assert!(err.contains("not an image name"), "{err}");
+    assert!(!sb.path().join("a.tar").exists());
+    let good = format!(
+        "docker-archive:{}:good/name:v1",
+        sb.path().join("b.tar").display()
+    );
+    sb.ok(&["push", "-q", "busybox", &good]);
+}

@@ -67,6 +67,16 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
     let destination: Destination = dest_text
         .parse()
         .with_context(|| format!("destination {dest_text:?}"))?;
+    // A docker archive's RepoTags entry must be an image name docker can
+    // load; buildah refuses `docker-archive:f.tar:bad:ref:x` the same way.
+    if let Destination::DockerArchive {
+        reference: Some(r), ..
+    } = &destination
+    {
+        crate::reference::Reference::parse(r).with_context(|| {
+            format!("destination {dest_text:?}: {r:?} is not an image name for the archive")
+        })?;
+    }
     let _lease = {
         let lease = store.lease()?;
         lease.protect_image(&rec.id)?;
