@@ -232,6 +232,18 @@ fn push_progress_goes_to_stderr() {
         err.starts_with("Getting image source signatures\n"),
         "{err}"
     );
+    // A fresh layout gets every blob ("done") even when the store had the
+    // compressed blob cached; only a layout that had it says "skipped".
+    let fresh = format!("oci:{}", sb.path().join("fresh").display());
+    let out = sb.rbuild(&["push", "busybox", &fresh]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(" done") && !err.contains("skipped"), "{err}");
+    let out = sb.rbuild(&["push", "busybox", &format!("{fresh}:again")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Copying blob sha256:") && err.contains("skipped: already exists"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -106,9 +106,10 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
     if !quiet {
         eprintln!("Getting image source signatures");
     }
+    let there = blobs_already_at(&destination);
     let exported = export_with_progress(&source, &destination, &options, &mut |event| {
         if !quiet {
-            print_export_event(&event, "manifest");
+            print_export_event(&event, "manifest", &there);
         }
     })
     .with_context(|| format!("pushing {} to {dest_text}", args.image))?;
@@ -160,12 +161,34 @@ pub(super) fn registry_destination(dest: &str) -> Option<String> {
 
 /// skopeo's progress lines for an export; `top` is what the last line
 /// names ("manifest", or "manifest list" for a list).
+/// The blobs an `oci:` layout holds before an export writes into it: only
+/// those are "already there". Every other destination is written afresh.
+pub(super) fn blobs_already_at(destination: &Destination) -> std::collections::HashSet<String> {
+    match destination {
+        Destination::Oci { dir, .. } => std::fs::read_dir(dir.join("blobs/sha256"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Default::default(),
+    }
+}
+
 /// Progress goes to stderr, as buildah's does: stdout stays for what a
-/// script captures (`id=$(rbuild commit c oci:dir)`).
-pub(super) fn print_export_event(event: &ExportEvent, top: &str) {
+/// script captures (`id=$(rbuild commit c oci:dir)`). A layer is "skipped:
+/// already exists" only when the destination had it (`there`), as skopeo
+/// means it — not because the store had the compressed blob cached.
+pub(super) fn print_export_event(
+    event: &ExportEvent,
+    top: &str,
+    there: &std::collections::HashSet<String>,
+) {
     match event {
-        ExportEvent::Layer { blob, reused, .. } => {
-            let note = if *reused {
+        ExportEvent::Layer { blob, .. } => {
+            let note = if there.contains(&blob.digest.to_string()) {
                 "skipped: already exists"
             } else {
                 "done"
