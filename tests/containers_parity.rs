@@ -47,3 +47,57 @@ fn mount_json_and_a_failure_among_several() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("b /"));
     sb.ok(&["umount", "--all"]);
 }
+
+#[test]
+fn config_platform_and_unset_flags_and_go_field_names() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "c", "busybox"]);
+    sb.ok(&[
+        "config",
+        "--label",
+        "a=1",
+        "--label",
+        "b=2",
+        "--annotation",
+        "n=1",
+        "c",
+    ]);
+    sb.ok(&[
+        "config",
+        "--unsetlabel",
+        "a",
+        "--unsetannotation",
+        "n",
+        "--variant",
+        "v8",
+        "--os-version",
+        "10.0",
+        "--os-feature",
+        "f1",
+        "--arch",
+        "arm64",
+        "c",
+    ]);
+    // Go field names reach OCI keys spelt `os.version`, `diff_ids`, `created_by`.
+    let shown = sb.ok(&[
+        "inspect",
+        "--format",
+        "{{.OCIv1.Config.Labels}} {{.OCIv1.Variant}} {{.OCIv1.OSVersion}} {{.OCIv1.OSFeatures}} {{.OCIv1.Architecture}} {{len .OCIv1.RootFS.DiffIDs}} {{.ImageAnnotations}}",
+        "c",
+    ]);
+    assert_eq!(shown.trim(), "map[b:2] v8 10.0 [f1] arm64 1 map[]");
+    sb.ok(&["config", "--os-feature", "f1-", "c"]);
+    let features = sb.ok(&["inspect", "--format", "{{.OCIv1.OSFeatures}}", "c"]);
+    assert_eq!(features.trim(), "<no value>");
+    let history = sb.ok(&[
+        "inspect",
+        "--format",
+        "{{range .OCIv1.History}}{{.CreatedBy}}{{end}}",
+        "busybox",
+    ]);
+    assert!(
+        !history.trim().is_empty() && !history.contains("<no value>"),
+        "{history}"
+    );
+}

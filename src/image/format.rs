@@ -453,11 +453,19 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
                     // the serialised form has JSON keys (`config`). Empty
                     // fields are omitted from the serialised data, so a
                     // missing one is nil (as in a Go map), not an error.
+                    // OCI keys such as `os.version`, `diff_ids` and
+                    // `created_by` are the Go fields `OSVersion`, `DiffIDs`
+                    // and `CreatedBy`: compare without `.` and `_` last.
                     Value::Object(m) => m
                         .get(name)
                         .or_else(|| {
                             m.iter()
                                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v)
+                        })
+                        .or_else(|| {
+                            m.iter()
+                                .find(|(k, _)| go_field_key_eq(k, name))
                                 .map(|(_, v)| v)
                         })
                         .unwrap_or(&Value::Null),
@@ -471,6 +479,18 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
         Operand::Bool(b) => Ok(Value::Bool(*b)),
         Operand::Func(name) => call(name, &[]),
     }
+}
+
+/// Whether the JSON key `key` is the Go field `field` once `.` and `_`
+/// are left out and case is ignored (`diff_ids` and `DiffIDs`).
+fn go_field_key_eq(key: &str, field: &str) -> bool {
+    let squeeze = |s: &str| {
+        s.chars()
+            .filter(|c| !matches!(c, '.' | '_'))
+            .map(|c| c.to_ascii_lowercase())
+            .collect::<String>()
+    };
+    squeeze(key) == squeeze(field)
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -732,6 +752,13 @@ mod tests {
             "map[a.b:x z:<y>]"
         );
         assert_eq!(render("{{.Config.Cmd}}", &d).unwrap(), "<no value>");
+        let oci = json!({"os.version": "10", "rootfs": {"diff_ids": ["a"]},
+                         "history": [{"created_by": "x", "empty_layer": true}]});
+        assert_eq!(
+            render("{{.OSVersion}} {{.RootFS.DiffIDs}} {{range .History}}{{.CreatedBy}} {{.EmptyLayer}}{{end}}", &oci)
+                .unwrap(),
+            "10 [a] x true"
+        );
         assert_eq!(render("no actions", &d).unwrap(), "no actions");
         assert_eq!(render("{{\"tab\\there\"}}", &d).unwrap(), "tab\there");
     }
