@@ -101,3 +101,26 @@ fn config_platform_and_unset_flags_and_go_field_names() {
         "{history}"
     );
 }
+
+#[test]
+fn empty_config_fields_print_go_zero_values() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "c", "busybox"]);
+    let fmt = "{{.OCIv1.Config.Entrypoint}}|{{.OCIv1.Config.Labels}}|{{.OCIv1.Config.User}}|{{.Docker.Config.OnBuild}}|{{.NoSuchField}}";
+    for target in ["busybox", "c"] {
+        let shown = sb.ok(&["inspect", "--format", fmt, target]);
+        assert_eq!(shown.trim(), "[]|map[]||[]|<no value>", "{target}");
+    }
+    // json still shows the document as it is: no invented empty fields.
+    let json = sb.ok(&["inspect", "--format", "{{json .OCIv1.Config}}", "busybox"]);
+    assert!(!json.contains("Entrypoint"), "{json}");
+    // `with` keeps the zero values of the part it selects.
+    let labels = sb.ok(&[
+        "inspect",
+        "--format",
+        "{{with .OCIv1}}{{.Variant}}{{end}}",
+        "busybox",
+    ]);
+    assert_eq!(labels.trim(), "");
+}

@@ -84,11 +84,39 @@ pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
     match &args.format {
         Some(fmt) => {
             let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
-            writeln!(out, "{}", template.render_serialize(&inspect)?)?;
+            let value = serde_json::to_value(&inspect)?;
+            writeln!(
+                out,
+                "{}",
+                template.render_with_zero_values(&value, &zero_values())?
+            )?;
         }
         None => out.write_all(&inspect.to_json())?,
     }
     Ok(0)
+}
+
+/// What buildah's Go structs print for the fields rbuild's JSON leaves out
+/// when empty: `{{.OCIv1.Config.Cmd}}` is `[]` there, not `<no value>`.
+fn zero_values() -> serde_json::Value {
+    let config = serde_json::json!({
+        "User": "", "ExposedPorts": {}, "Env": [], "Entrypoint": [], "Cmd": [],
+        "Volumes": {}, "WorkingDir": "", "Labels": {}, "StopSignal": "",
+    });
+    let mut docker_config = config.clone();
+    docker_config["OnBuild"] = serde_json::json!([]);
+    docker_config["Shell"] = serde_json::json!([]);
+    serde_json::json!({
+        "OCIv1": {
+            "author": "", "os.version": "", "os.features": [], "variant": "",
+            "config": config, "history": [],
+        },
+        "Docker": {
+            "author": "", "os.version": "", "os.features": [], "variant": "",
+            "config": docker_config.clone(), "container_config": docker_config, "history": [],
+        },
+        "ImageAnnotations": {}, "ImageCreatedBy": "",
+    })
 }
 
 /// A manifest list as `manifest inspect` prints it (`--format` applies to
@@ -154,7 +182,11 @@ fn inspect_container(
     match &args.format {
         Some(fmt) => {
             let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
-            writeln!(out, "{}", template.render(&value)?)?;
+            writeln!(
+                out,
+                "{}",
+                template.render_with_zero_values(&value, &zero_values())?
+            )?;
         }
         None => writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?,
     }
