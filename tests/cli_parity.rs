@@ -180,7 +180,13 @@ fn format_spaces_are_columns_and_containers_q_is_whole_ids() {
 
 #[test]
 fn commit_to_a_transport_writes_there_not_into_the_store() {
-    let sb = Sandbox::new(Runner::Root);
+    for runner in Runner::all() {
+        commit_to_a_transport(runner);
+    }
+}
+
+fn commit_to_a_transport(runner: Runner) {
+    let sb = Sandbox::new(runner);
     sb.import_busybox();
     sb.ok(&["from", "--name", "c", "busybox"]);
     sb.ok(&[
