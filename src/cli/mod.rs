@@ -56,10 +56,10 @@ pub struct GlobalOptions {
           value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
 
-    /// buildah's storage driver choice. rbuild's store is always an
-    /// overlay store (with its own fallbacks when the kernel refuses), so
-    /// only `overlay` is accepted: scripts written for buildah keep working
-    /// and `vfs` fails loudly instead of being silently ignored.
+    /// Storage driver, for buildah command lines: only `overlay`, what rbuild's store is.
+    // rbuild's store is always an overlay store (with its own fallbacks when
+    // the kernel refuses): scripts written for buildah keep working, and
+    // `vfs` fails loudly instead of being silently ignored.
     #[arg(long, global = true, value_name = "DRIVER", value_parser = ["overlay"])]
     pub storage_driver: Option<String>,
 }
