@@ -562,3 +562,33 @@ fn push_refuses_a_docker_archive_name_docker_cannot_load() {
     );
     sb.ok(&["push", "-q", "busybox", &good]);
 }
+
+#[test]
+fn push_takes_buildahs_d_rm_and_remove_signatures() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let archive = sb.path().join("plain.tar");
+    sb.ok(&[
+        "push",
+        "-q",
+        "-D",
+        "--remove-signatures",
+        "busybox",
+        &format!("oci-archive:{}", archive.display()),
+    ]);
+    let types = archive_layer_types(&sb, &archive);
+    assert!(
+        types
+            .iter()
+            .all(|t| t == "application/vnd.oci.image.layer.v1.tar"),
+        "{types:?}"
+    );
+    sb.ok(&["manifest", "create", "ml", "busybox"]);
+    let layout = format!("oci:{}", sb.path().join("layout").display());
+    sb.ok(&["push", "-q", "--rm", "ml", &layout]);
+    assert_eq!(
+        code(&sb, &["manifest", "exists", "ml"]),
+        Some(1),
+        "--rm removed the list"
+    );
+}

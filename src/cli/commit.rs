@@ -107,6 +107,10 @@ pub fn run(global: &GlobalOptions, mut args: CommitArgs) -> anyhow::Result<i32> 
             format: Some(args.format.clone()),
             digestfile: None,
             quiet: args.quiet,
+            disable_compression: false,
+            all: true,
+            rm: false,
+            remove_signatures: false,
             registry: args.registry.clone(),
         };
         let pushed = super::push::run(global, push);

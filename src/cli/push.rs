@@ -32,11 +32,29 @@ pub struct PushArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Layers uncompressed (`--compression-format none`), as buildah's `-D`.
+    #[arg(short = 'D', long)]
+    pub disable_compression: bool,
+    /// For a manifest list: push its images too, not only the index.
+    /// rbuild's default is true (an OCI layout without them is unusable);
+    /// `--all=false` pushes the index alone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub all: bool,
+    /// For a manifest list: remove it from local storage after the push.
+    #[arg(long)]
+    pub rm: bool,
+    /// Accepted for buildah command lines: rbuild copies no signatures.
+    #[arg(long)]
+    pub remove_signatures: bool,
     #[command(flatten)]
     pub registry: super::pull::RegistryArgs,
 }
 
-pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
+pub fn run(global: &GlobalOptions, mut args: PushArgs) -> anyhow::Result<i32> {
+    if args.disable_compression {
+        args.compression_format = "none".into();
+    }
     let dest_text = args
         .destination
         .clone()
@@ -50,7 +68,7 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         Found::List(list) => {
             let request = super::manifest_push::ListPush {
                 destination: dest_text,
-                all: true,
+                all: args.all,
                 compression_format: args.compression_format.clone(),
                 format: args.format.clone(),
                 digestfile: args.digestfile.clone(),
@@ -58,6 +76,10 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
                 registry: args.registry.clone(),
             };
             super::manifest_push::push(store, &list, &request)?;
+            if args.rm {
+                store.remove_list(&list.name)?;
+                store.gc()?;
+            }
             return Ok(0);
         }
     };
