@@ -124,3 +124,21 @@ fn empty_config_fields_print_go_zero_values() {
     ]);
     assert_eq!(labels.trim(), "");
 }
+
+#[test]
+fn from_cidfile_and_isolation() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let cid = sb.path().join("cid");
+    let name = sb.ok(&[
+        "from",
+        "--isolation",
+        "chroot",
+        "--cidfile",
+        cid.to_str().unwrap(),
+        "busybox",
+    ]);
+    assert_eq!(name.trim(), "busybox-working-container");
+    let id = std::fs::read_to_string(&cid).unwrap();
+    assert_eq!(id, sb.ok(&["containers", "-q"]).trim());
+}
