@@ -173,6 +173,15 @@ fn format_spaces_are_columns_and_containers_q_is_whole_ids() {
         "{{.ContainerName}} {{.ImageName}}",
     ]);
     assert_eq!(named, "c1   localhost/busybox:latest\n");
+    let table = sb.ok(&[
+        "containers",
+        "--format",
+        "table {{.ContainerName}} {{.ImageName}}",
+    ]);
+    assert_eq!(
+        table,
+        "CONTAINER NAME   IMAGE NAME\nc1               localhost/busybox:latest\n"
+    );
     assert!(
         stderr(&sb, &["containers", "-q", "--format", "{{.ID}}"]).contains("mutually exclusive")
     );

@@ -57,6 +57,17 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
     })
 }
 
+/// Column titles of a `table` template, as buildah names them.
+fn title_of(field: &str) -> String {
+    match field {
+        "ContainerID" => "CONTAINER ID".into(),
+        "ImageID" => "IMAGE ID".into(),
+        "ImageName" => "IMAGE NAME".into(),
+        "ContainerName" => "CONTAINER NAME".into(),
+        other => other.to_uppercase(),
+    }
+}
+
 pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> {
     if args.quiet && args.format.is_some() {
         bail!("quiet and format are mutually exclusive");
@@ -124,8 +135,16 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
         }
     } else if let Some(fmt) = &args.format {
         let fmt = super::table::columns_of(&fmt.replace("\\t", "\t"));
-        let template = Template::parse(&fmt).with_context(|| format!("--format {fmt:?}"))?;
-        let mut lines = Vec::new();
+        let (body, header) = match fmt.strip_prefix("table") {
+            Some(rest) => {
+                let rest = rest.trim_start();
+                let header = (!args.noheading).then(|| super::table::table_header(rest, title_of));
+                (rest.to_string(), header)
+            }
+            None => (fmt.clone(), None),
+        };
+        let template = Template::parse(&body).with_context(|| format!("--format {body:?}"))?;
+        let mut lines: Vec<String> = header.into_iter().collect();
         for r in &rows {
             let value = serde_json::json!({
                 "ContainerID": short(&r.id),

@@ -451,13 +451,6 @@ fn header_of(field: &str) -> String {
     }
 }
 
-/// The header line of a `table` template: each `{{.Field}}` becomes its title.
-fn table_header(template: &str) -> String {
-    let re = regex::Regex::new(r"\{\{-?\s*\.(\w+)\s*-?\}\}").expect("constant regex");
-    re.replace_all(template, |c: &regex::Captures| header_of(&c[1]))
-        .into_owned()
-}
-
 pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
     if args.all && args.image.is_some() {
         bail!("when using the --all switch, you may not pass any images names or IDs");
@@ -519,7 +512,7 @@ pub fn run(global: &GlobalOptions, args: ImagesArgs) -> anyhow::Result<i32> {
             let rest = rest.trim_start();
             (
                 rest.to_string(),
-                (!args.noheading).then(|| table_header(rest)),
+                (!args.noheading).then(|| super::table::table_header(rest, header_of)),
             )
         }
         None => (format.clone(), None),

@@ -39,6 +39,14 @@ pub fn tabulate<S: AsRef<str>>(lines: &[S]) -> String {
     out
 }
 
+/// The header line of a `table` template: each `{{.Field}}` becomes the
+/// column title `title` gives it.
+pub fn table_header(template: &str, title: fn(&str) -> String) -> String {
+    let re = regex::Regex::new(r"\{\{-?\s*\.(\w+)\s*-?\}\}").expect("constant regex");
+    re.replace_all(template, |c: &regex::Captures| title(&c[1]))
+        .into_owned()
+}
+
 /// buildah's `--format` makes every space of a template a column break
 /// (its output writer swaps them for tabs). Spaces inside `{{ … }}` stay:
 /// there they separate a function's arguments.
