@@ -601,3 +601,24 @@ fn push_takes_buildahs_d_rm_and_remove_signatures() {
         "--rm removed the list"
     );
 }
+
+#[test]
+fn rmi_all_reports_names_then_ids() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["tag", "busybox", "two:1"]);
+    sb.ok(&["manifest", "create", "l1", "busybox"]);
+    let out = sb.ok(&["rmi", "-a"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "untagged: localhost/l1:latest",
+            "untagged: localhost/busybox:latest",
+            "untagged: localhost/two:1"
+        ]
+    );
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[3..].iter().all(|l| l.len() == 64), "{out}");
+    assert_eq!(sb.ok(&["images", "-q"]), "");
+}

@@ -41,8 +41,16 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
     }
     let mut failed = false;
     if args.all {
+        // As buildah reports it: every name untagged first, then the IDs
+        // of what went (lists first, their images after).
+        let mut untagged = Vec::new();
+        let mut removed = Vec::new();
         for list in store.lists()? {
-            super::manifest::remove_list(store, &list)?;
+            store.remove_list(&list.name)?;
+            untagged.push(list.name.clone());
+            if !removed.contains(&list.id) {
+                removed.push(list.id);
+            }
         }
         for rec in store.images()? {
             if !release_containers(store, &access.runroot, &rec.id, args.force)? {
@@ -50,7 +58,14 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
                 continue;
             }
             store.remove_image(&rec.id)?;
-            println!("{}", rec.id.hex());
+            untagged.extend(rec.names.iter().cloned());
+            removed.push(rec.id);
+        }
+        for n in &untagged {
+            println!("untagged: {n}");
+        }
+        for id in &removed {
+            println!("{}", id.hex());
         }
     }
     for name in &args.images {
