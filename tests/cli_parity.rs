@@ -622,3 +622,31 @@ fn rmi_all_reports_names_then_ids() {
     assert!(lines[3..].iter().all(|l| l.len() == 64), "{out}");
     assert_eq!(sb.ok(&["images", "-q"]), "");
 }
+
+#[test]
+fn rmi_of_several_reports_all_names_before_ids() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let tar = common::busybox_tarball().to_str().unwrap().to_string();
+    sb.ok(&["import", &tar, "other"]);
+    sb.ok(&["tag", "busybox", "keep:1"]);
+    let out = sb.ok(&["rmi", "other", "keep:1", "busybox"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "untagged: localhost/other:latest",
+            "untagged: localhost/keep:1",
+            "untagged: localhost/busybox:latest"
+        ],
+        "{out}"
+    );
+    assert_eq!(lines.len(), 5, "{out}");
+    // A failure among them does not hide what was done.
+    sb.import_busybox();
+    let out = sb.rbuild(&["rmi", "busybox", "nosuch"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("untagged: localhost/busybox:latest\n")
+    );
+}
