@@ -650,3 +650,21 @@ fn rmi_of_several_reports_all_names_before_ids() {
         String::from_utf8_lossy(&out.stdout).starts_with("untagged: localhost/busybox:latest\n")
     );
 }
+
+#[test]
+fn manifest_rm_reports_names_then_ids() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    let a = sb.ok(&["manifest", "create", "la", "busybox"]);
+    let b = sb.ok(&["manifest", "create", "lb", "busybox"]);
+    let out = sb.rbuild(&["manifest", "rm", "la", "nosuch", "lb"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "untagged: localhost/la:latest\nuntagged: localhost/lb:latest\n{}\n{}\n",
+            a.trim(),
+            b.trim()
+        )
+    );
+}

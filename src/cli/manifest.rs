@@ -13,7 +13,7 @@ use crate::digest::Digest;
 use crate::image::lookup::{local_name, lookup_image};
 use crate::registry::manifest_list::{self, lookup_list, AddOptions, ListDocument};
 use crate::registry::RegistryError;
-use crate::store::{ManifestList, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct ManifestArgs {
@@ -151,15 +151,6 @@ pub fn run(global: &GlobalOptions, args: ManifestArgs) -> anyhow::Result<i32> {
         },
         ManifestCommand::Push(a) => super::manifest_push::run(store, a),
     }
-}
-
-/// Removes list `list` (this name of it; its images stay for `prune`, as
-/// buildah leaves them) and prints what buildah prints.
-pub(super) fn remove_list(store: &Store, list: &ManifestList) -> anyhow::Result<()> {
-    store.remove_list(&list.name)?;
-    println!("untagged: {}", list.name);
-    println!("{}", list.id.hex());
-    Ok(())
 }
 
 fn parse_annotations(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -389,14 +380,30 @@ fn indent_json(bytes: &[u8]) -> Vec<u8> {
 
 fn rm(store: &Store, args: RmArgs) -> anyhow::Result<i32> {
     let mut failed = false;
+    // buildah's report order: every name untagged, then the IDs.
+    let mut untagged = Vec::new();
+    let mut removed = Vec::new();
     for name in &args.lists {
-        match lookup_list(store, name) {
-            Ok(list) => remove_list(store, &list)?,
+        let gone = lookup_list(store, name).and_then(|list| {
+            store.remove_list(&list.name)?;
+            Ok(list)
+        });
+        match gone {
+            Ok(list) => {
+                untagged.push(list.name);
+                removed.push(list.id);
+            }
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 failed = true;
             }
         }
+    }
+    for n in &untagged {
+        println!("untagged: {n}");
+    }
+    for id in &removed {
+        println!("{}", id.hex());
     }
     // buildah exits 125 when any list could not be removed.
     Ok(if failed { 125 } else { 0 })
