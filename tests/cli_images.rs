@@ -174,11 +174,16 @@ fn tag_and_rmi_untag_before_deleting() {
             assert_eq!(id_of(&sb, name), id, "{runner:?}: {name}");
         }
         assert!(!sb.rbuild(&["tag", "nosuch", "x"]).status.success());
-        // A tagged reference pattern lists only the matching names; a bare
-        // repository lists every name of the image (podman's rule).
+        // Only a fully qualified reference lists just the names it names
+        // (libimage's query rule); a short or glob one lists every name.
         assert_eq!(
-            names(&sb, &["--filter", "reference=app:v*"]),
+            names(&sb, &["--filter", "reference=localhost/app:v2"]),
             ["localhost/app:v2"]
+        );
+        assert_eq!(
+            names(&sb, &["--filter", "reference=app:v*"]).len(),
+            3,
+            "buildah lists every name of a matching image"
         );
         assert_eq!(
             names(&sb, &["--filter", "reference=app"]),

@@ -668,3 +668,36 @@ fn manifest_rm_reports_names_then_ids() {
         )
     );
 }
+
+#[test]
+fn reference_filter_matches_as_libimage() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["tag", "busybox", "quay.io/team/app:v1", "reg:5000/x/app:v2"]);
+    let tar = common::busybox_tarball().to_str().unwrap().to_string();
+    sb.ok(&["import", &tar, "other"]);
+    let shown = |p: &str| -> Vec<String> {
+        let out = sb.ok(&[
+            "images",
+            "--format",
+            "{{.Name}}:{{.Tag}}",
+            "--filter",
+            &format!("reference={p}"),
+        ]);
+        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let all_three = [
+        "localhost/busybox:latest",
+        "quay.io/team/app:v1",
+        "reg:5000/x/app:v2",
+    ];
+    for p in ["app", "team/app", "app:v*", "busybox:latest", "quay.io/*/*"] {
+        assert_eq!(shown(p), all_three, "{p}");
+    }
+    assert_eq!(shown("quay.io/team/app:v1"), ["quay.io/team/app:v1"]);
+    assert!(shown("quay.io/*").is_empty(), "* stays within one part");
+    let id = sb.ok(&["images", "-q", "other"]);
+    assert_eq!(shown(id.trim()), ["localhost/other:latest"], "by ID lookup");
+}

@@ -95,7 +95,9 @@ enum Filter {
         negate: bool,
     },
     Dangling(bool),
-    Reference(String),
+    /// `reference=PATTERN`, with the image or list the pattern names when
+    /// it is one (libimage also matches by lookup: a short name, an ID).
+    Reference(String, Option<crate::digest::Digest>),
     Manifest(bool),
     /// `id=PREFIX` of the image ID.
     Id(String),
@@ -188,7 +190,14 @@ fn parse_filter(store: &Store, f: &str) -> anyhow::Result<Filter> {
             })
         }
         Some(("dangling", v)) => Ok(Filter::Dangling(parse_bool(f, v)?)),
-        Some(("reference", v)) => Ok(Filter::Reference(v.to_string())),
+        Some(("reference", v)) => {
+            let found = match crate::image::lookup::lookup(store, v) {
+                Ok(crate::image::lookup::Found::Image(rec)) => Some(rec.id),
+                Ok(crate::image::lookup::Found::List(list)) => Some(list.id),
+                Err(_) => None,
+            };
+            Ok(Filter::Reference(v.to_string(), found))
+        }
         Some(("manifest", v)) => Ok(Filter::Manifest(parse_bool(f, v)?)),
         Some(("id", v)) => Ok(Filter::Id(v.trim_start_matches("sha256:").to_string())),
         Some(("digest", v)) => Ok(Filter::Digest(v.to_string())),
@@ -208,14 +217,40 @@ struct Facts {
     in_use: bool,
 }
 
-/// A `reference=` pattern: `*` matches any run of characters.
+/// Go's `path.Match`, which libimage's `reference=` filter uses: `*` and
+/// `?` stay within one `/`-separated part; `[…]` classes as written.
 fn glob_match(pattern: &str, text: &str) -> bool {
-    let re = format!(
-        "^{}$",
-        regex::escape(pattern)
-            .replace("\\*", ".*")
-            .replace("\\?", ".")
-    );
+    let mut re = String::from("^");
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                re.push('[');
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    re.push('^');
+                }
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                    if c == '\\' || c == '[' {
+                        re.push('\\');
+                    }
+                    re.push(c);
+                }
+                re.push(']');
+            }
+            '\\' => match chars.next() {
+                Some(c) => re.push_str(&regex::escape(&c.to_string())),
+                None => return false,
+            },
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
     regex::Regex::new(&re).is_ok_and(|r| r.is_match(text))
 }
 
@@ -230,7 +265,9 @@ fn matches(filter: &Filter, rec: &ImageRecord, image: &Image, facts: &Facts) -> 
             has != *negate
         }
         Filter::Dangling(d) => rec.names.is_empty() == *d,
-        Filter::Reference(p) => rec.names.iter().any(|n| reference_matches(p, n)),
+        Filter::Reference(p, found) => {
+            *found == Some(rec.id) || rec.names.iter().any(|n| reference_matches(p, n))
+        }
         Filter::Manifest(m) => !*m,
         Filter::Id(prefix) => rec.id.hex().starts_with(prefix.as_str()),
         Filter::Digest(d) => rec.manifest.to_string() == *d,
@@ -252,7 +289,9 @@ fn list_matches(
     match filter {
         Filter::Label { negate, .. } => *negate,
         Filter::Dangling(d) => !*d,
-        Filter::Reference(p) => names.iter().any(|n| reference_matches(p, n)),
+        Filter::Reference(p, found) => {
+            *found == Some(list.id) || names.iter().any(|n| reference_matches(p, n))
+        }
         Filter::Manifest(m) => *m,
         Filter::Id(prefix) => list.id.hex().starts_with(prefix.as_str()),
         Filter::Digest(d) => list.index.to_string() == *d,
@@ -263,36 +302,59 @@ fn list_matches(
     }
 }
 
-/// Whether the `reference=` pattern `p` matches the image name `n`, with or
-/// without `localhost/`, by full name or by repository.
+/// Whether the `reference=` pattern `p` matches the stored name `n` in
+/// any of libimage's spellings of it: `reg/path/app:tag`, `path/app`,
+/// `app:tag`, `reg/path/app`, `path/app:tag` and `app`.
 fn reference_matches(p: &str, n: &str) -> bool {
-    let short = n.strip_prefix("localhost/").unwrap_or(n);
-    let repo = Reference::parse(n).map(|r| r.name()).unwrap_or_default();
-    let short_repo = repo.strip_prefix("localhost/").unwrap_or(&repo).to_string();
-    glob_match(p, n) || glob_match(p, short) || glob_match(p, &repo) || glob_match(p, &short_repo)
+    reference_candidates(n).iter().any(|c| glob_match(p, c))
 }
 
-/// A pattern with a tag or digest (`app:v*`, `app@sha256:…`) selects names,
-/// not only images: podman (containers/common#2413) then lists only the
-/// matching names of a multi-name image; a bare repository lists them all.
+fn reference_candidates(n: &str) -> Vec<String> {
+    let Ok(r) = Reference::parse(n) else {
+        return vec![n.to_string()];
+    };
+    let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+    let trimmed = r.name();
+    let mut out = vec![n.to_string(), r.repository.clone(), last(n)];
+    if let Some(tag_or_digest) = n.strip_prefix(trimmed.as_str()).filter(|t| !t.is_empty()) {
+        out.push(trimmed.clone());
+        out.push(format!("{}{tag_or_digest}", r.repository));
+        out.push(last(&trimmed));
+    }
+    out
+}
+
+/// With exactly one `reference=` filter that is a fully qualified name
+/// with a tag or digest (`localhost/app:v1`), only the names it names are
+/// listed (libimage treats it as a query); otherwise every name.
 fn names_shown<'a>(filters: &[Filter], names: &'a [String]) -> Vec<&'a String> {
-    names
-        .iter()
-        .filter(|n| {
-            filters.iter().all(|f| match f {
-                Filter::Reference(p) if pattern_has_tag(p) => {
-                    glob_match(p, n) || glob_match(p, n.strip_prefix("localhost/").unwrap_or(n))
-                }
-                _ => true,
+    let mut references = filters.iter().filter_map(|f| match f {
+        Filter::Reference(p, _) => Some(p),
+        _ => None,
+    });
+    let query = match (references.next(), references.next()) {
+        (Some(p), None) => fully_qualified(p),
+        _ => None,
+    };
+    match query {
+        None => names.iter().collect(),
+        Some(q) => names
+            .iter()
+            .filter(|n| match &q.digest {
+                Some(_) => Reference::parse(n).is_ok_and(|r| r.name() == q.name()),
+                None => n.as_str() == q.to_string(),
             })
-        })
-        .collect()
+            .collect(),
+    }
 }
 
-/// `host:port/app` has a port, not a tag: only the last path segment counts.
-fn pattern_has_tag(p: &str) -> bool {
-    let last = p.rsplit('/').next().unwrap_or(p);
-    last.contains(':') || p.contains('@')
+/// `p` as a reference when it is written in full (a registry, and a tag
+/// or digest), as Go's `reference.ParseNamed` accepts it.
+fn fully_qualified(p: &str) -> Option<Reference> {
+    let r = Reference::parse(p).ok()?;
+    let registry = r.registry.as_deref()?;
+    let docker_short = registry == "docker.io" && !r.repository.contains('/');
+    (!docker_short && (r.tag.is_some() || r.digest.is_some())).then_some(r)
 }
 
 fn rows(store: &Store, filters: &[Filter], no_trunc: bool) -> anyhow::Result<Vec<ImageRow>> {
@@ -536,21 +598,36 @@ mod tests {
     }
 
     #[test]
-    fn tagged_reference_patterns_select_names() {
+    fn only_a_fully_qualified_reference_selects_names() {
         let all = names(&[
             "localhost/h:latest",
             "localhost/h:v1",
             "localhost/h:v2",
             "reg:5000/h:v1",
         ]);
-        let shown =
-            |p: &str| -> Vec<&String> { names_shown(&[Filter::Reference(p.to_string())], &all) };
-        assert_eq!(shown("h:v*"), [&all[1], &all[2]]);
+        let shown = |p: &str| -> Vec<&String> {
+            names_shown(&[Filter::Reference(p.to_string(), None)], &all)
+        };
         assert_eq!(shown("localhost/h:v1"), [&all[1]]);
         assert_eq!(shown("reg:5000/h:v1"), [&all[3]]);
-        // A bare repository (a port is not a tag) keeps every name.
-        assert_eq!(shown("h").len(), 4);
+        // Short or glob patterns and bare repositories keep every name.
+        assert_eq!(shown("h:v*").len(), 4);
+        assert_eq!(shown("h:v1").len(), 4);
         assert_eq!(shown("reg:5000/h").len(), 4);
-        assert!(pattern_has_tag("a@sha256:00") && !pattern_has_tag("reg:5000/a"));
+    }
+
+    #[test]
+    fn reference_patterns_match_as_libimage() {
+        assert!(reference_matches("app", "quay.io/team/app:v1"));
+        assert!(reference_matches("team/app", "quay.io/team/app:v1"));
+        assert!(reference_matches("app:v*", "quay.io/team/app:v1"));
+        assert!(reference_matches("*/app", "quay.io/team/app:v1"));
+        assert!(reference_matches("localhost/*", "localhost/web:latest"));
+        // `*` matches the last part alone (`app:v1`), never across `/`.
+        assert!(reference_matches("*", "quay.io/team/app:v1"));
+        assert!(!reference_matches("quay.io/*", "quay.io/team/app:v1"));
+        assert!(reference_matches("quay.io/*/*", "quay.io/team/app:v1"));
+        assert!(reference_matches("[a-b]pp", "localhost/app:latest"));
+        assert!(!reference_matches("other", "localhost/app:latest"));
     }
 }
