@@ -700,4 +700,12 @@ fn reference_filter_matches_as_libimage() {
     assert!(shown("quay.io/*").is_empty(), "* stays within one part");
     let id = sb.ok(&["images", "-q", "other"]);
     assert_eq!(shown(id.trim()), ["localhost/other:latest"], "by ID lookup");
+    let out = sb.ok(&[
+        "images",
+        "--format",
+        "{{.Name}}",
+        "--filter",
+        "reference!=app",
+    ]);
+    assert_eq!(out, "localhost/other\n");
 }

@@ -98,6 +98,8 @@ enum Filter {
     /// `reference=PATTERN`, with the image or list the pattern names when
     /// it is one (libimage also matches by lookup: a short name, an ID).
     Reference(String, Option<crate::digest::Digest>),
+    /// `reference!=PATTERN`: images the pattern does not match.
+    NotReference(String, Option<crate::digest::Digest>),
     Manifest(bool),
     /// `id=PREFIX` of the image ID.
     Id(String),
@@ -114,7 +116,7 @@ enum Filter {
     AlwaysFalse(bool),
 }
 
-const FILTERS: &str = "label=K[=V], label!=K[=V], dangling=, reference=, manifest=, id=, digest=, before=IMAGE, since=IMAGE, until=TIME, containers=, readonly=, intermediate=";
+const FILTERS: &str = "label=K[=V], label!=K[=V], dangling=, reference=, reference!=, manifest=, id=, digest=, before=IMAGE, since=IMAGE, until=TIME, containers=, readonly=, intermediate=";
 
 fn nanos(t: Timestamp) -> i128 {
     t.datetime().unix_timestamp_nanos()
@@ -165,7 +167,19 @@ fn parse_until(f: &str, v: &str) -> anyhow::Result<i128> {
     }
 }
 
+/// The image or list `pattern` names when it is one.
+fn looked_up(store: &Store, pattern: &str) -> Option<crate::digest::Digest> {
+    match crate::image::lookup::lookup(store, pattern) {
+        Ok(crate::image::lookup::Found::Image(rec)) => Some(rec.id),
+        Ok(crate::image::lookup::Found::List(list)) => Some(list.id),
+        Err(_) => None,
+    }
+}
+
 fn parse_filter(store: &Store, f: &str) -> anyhow::Result<Filter> {
+    if let Some(p) = f.strip_prefix("reference!=") {
+        return Ok(Filter::NotReference(p.to_string(), looked_up(store, p)));
+    }
     if let Some(rest) = f.strip_prefix("label!=") {
         let (key, value) = match rest.split_once('=') {
             Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -190,14 +204,7 @@ fn parse_filter(store: &Store, f: &str) -> anyhow::Result<Filter> {
             })
         }
         Some(("dangling", v)) => Ok(Filter::Dangling(parse_bool(f, v)?)),
-        Some(("reference", v)) => {
-            let found = match crate::image::lookup::lookup(store, v) {
-                Ok(crate::image::lookup::Found::Image(rec)) => Some(rec.id),
-                Ok(crate::image::lookup::Found::List(list)) => Some(list.id),
-                Err(_) => None,
-            };
-            Ok(Filter::Reference(v.to_string(), found))
-        }
+        Some(("reference", v)) => Ok(Filter::Reference(v.to_string(), looked_up(store, v))),
         Some(("manifest", v)) => Ok(Filter::Manifest(parse_bool(f, v)?)),
         Some(("id", v)) => Ok(Filter::Id(v.trim_start_matches("sha256:").to_string())),
         Some(("digest", v)) => Ok(Filter::Digest(v.to_string())),
@@ -268,6 +275,9 @@ fn matches(filter: &Filter, rec: &ImageRecord, image: &Image, facts: &Facts) -> 
         Filter::Reference(p, found) => {
             *found == Some(rec.id) || rec.names.iter().any(|n| reference_matches(p, n))
         }
+        Filter::NotReference(p, found) => {
+            *found != Some(rec.id) && !rec.names.iter().any(|n| reference_matches(p, n))
+        }
         Filter::Manifest(m) => !*m,
         Filter::Id(prefix) => rec.id.hex().starts_with(prefix.as_str()),
         Filter::Digest(d) => rec.manifest.to_string() == *d,
@@ -291,6 +301,9 @@ fn list_matches(
         Filter::Dangling(d) => !*d,
         Filter::Reference(p, found) => {
             *found == Some(list.id) || names.iter().any(|n| reference_matches(p, n))
+        }
+        Filter::NotReference(p, found) => {
+            *found != Some(list.id) && !names.iter().any(|n| reference_matches(p, n))
         }
         Filter::Manifest(m) => *m,
         Filter::Id(prefix) => list.id.hex().starts_with(prefix.as_str()),
@@ -332,8 +345,11 @@ fn names_shown<'a>(filters: &[Filter], names: &'a [String]) -> Vec<&'a String> {
         Filter::Reference(p, _) => Some(p),
         _ => None,
     });
-    let query = match (references.next(), references.next()) {
-        (Some(p), None) => fully_qualified(p),
+    let unwanted = filters
+        .iter()
+        .any(|f| matches!(f, Filter::NotReference(..)));
+    let query = match (references.next(), references.next(), unwanted) {
+        (Some(p), None, false) => fully_qualified(p),
         _ => None,
     };
     match query {
