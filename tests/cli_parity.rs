@@ -306,6 +306,20 @@ fn login_with_a_wrong_password_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid username/password"), "{err}");
     assert_eq!(sb.ok(&args("s3cret")), "Login Succeeded!\n");
+    // No user given: the stored credentials are checked and kept.
+    let again = sb.ok(&[
+        "login",
+        "--tls-verify=false",
+        "--authfile",
+        authfile,
+        host.as_str(),
+    ]);
+    assert_eq!(
+        again,
+        format!(
+            "Authenticating with existing credentials for {host}\nExisting credentials are valid. Already logged in to {host}\n"
+        )
+    );
     let logout = ["logout", "--authfile", authfile, host.as_str()];
     sb.ok(&logout);
     assert_eq!(
