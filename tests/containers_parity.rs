@@ -142,3 +142,18 @@ fn from_cidfile_and_isolation() {
     let id = std::fs::read_to_string(&cid).unwrap();
     assert_eq!(id, sb.ok(&["containers", "-q"]).trim());
 }
+
+#[test]
+fn rename_to_the_same_name_says_so() {
+    let sb = Sandbox::new(Runner::Root);
+    sb.import_busybox();
+    sb.ok(&["from", "--name", "c", "busybox"]);
+    let out = sb.fails(&["rename", "c", "c"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("same name"));
+    sb.ok(&["rename", "c", "d"]);
+    assert_eq!(
+        sb.ok(&["containers", "--format", "{{.ContainerName}}"]),
+        "d\n"
+    );
+}
