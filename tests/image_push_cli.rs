@@ -80,9 +80,13 @@ fn push_to_every_transport_as_root_and_rootless() {
         // oci: gzip, then zstd beside it in the same layout.
         let layout = out.join("layout");
         let oci = format!("oci:{}:app", layout.display());
-        let pushed = sb.ok(&["push", "app", &oci]);
+        // Progress goes to stderr, as buildah's does.
+        let pushed = sb.rbuild(&["push", "app", &oci]);
+        common::assert_success(&pushed, &["push"]);
+        let pushed = String::from_utf8_lossy(&pushed.stderr);
         assert!(
-            pushed.contains("Writing manifest to image destination"),
+            pushed.contains("Getting image source signatures")
+                && pushed.contains("Writing manifest to image destination"),
             "{pushed}"
         );
         let info = skopeo_inspect(&oci);
@@ -104,7 +108,8 @@ fn push_to_every_transport_as_root_and_rootless() {
         );
 
         // A second gzip push reuses the blobs the first one cached.
-        let again = sb.ok(&["push", "app", &format!("oci:{}:again", layout.display())]);
+        let again = sb.rbuild(&["push", "app", &format!("oci:{}:again", layout.display())]);
+        let again = common::text(&again);
         assert!(again.contains("skipped: already exists"), "{again}");
 
         // oci-archive:, docker-archive:, dir:, each copied to a layout by

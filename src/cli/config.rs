@@ -70,6 +70,21 @@ pub struct ConfigArgs {
     /// Operating system of the image.
     #[arg(long)]
     pub os: Option<String>,
+    /// Architecture variant of the image (`v7`, `v8`).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// OS version of the image.
+    #[arg(long)]
+    pub os_version: Option<String>,
+    /// OS feature to add, or FEATURE- to remove it; repeatable.
+    #[arg(long)]
+    pub os_feature: Vec<String>,
+    /// Remove this label (inherited ones too); repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub unsetlabel: Vec<String>,
+    /// Remove this annotation; repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub unsetannotation: Vec<String>,
 }
 
 pub fn run(global: &GlobalOptions, args: ConfigArgs) -> anyhow::Result<i32> {
@@ -98,6 +113,11 @@ pub fn run(global: &GlobalOptions, args: ConfigArgs) -> anyhow::Result<i32> {
         onbuild: args.onbuild,
         arch: args.arch,
         os: args.os,
+        variant: args.variant,
+        os_version: args.os_version,
+        os_features: args.os_feature,
+        unset_labels: args.unsetlabel,
+        unset_annotations: args.unsetannotation,
     };
     edit.apply(&mut wc.state)?;
     wc.save(&access.store)?;

@@ -57,7 +57,21 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
     })
 }
 
+/// Column titles of a `table` template, as buildah names them.
+fn title_of(field: &str) -> String {
+    match field {
+        "ContainerID" => "CONTAINER ID".into(),
+        "ImageID" => "IMAGE ID".into(),
+        "ImageName" => "IMAGE NAME".into(),
+        "ContainerName" => "CONTAINER NAME".into(),
+        other => other.to_uppercase(),
+    }
+}
+
 pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> {
+    if args.quiet && args.format.is_some() {
+        bail!("quiet and format are mutually exclusive");
+    }
     let filters = args
         .filter
         .iter()
@@ -66,7 +80,14 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
     let access = super::store_access::open(global)?;
     let store = &access.store;
     let mut rows = Vec::new();
-    for rec in store.containers()? {
+    let mut records = store.containers()?;
+    // Oldest first, as buildah lists them (the store keeps them by name).
+    records.sort_by_key(|r| {
+        crate::image::Timestamp::parse(&r.created)
+            .map(|t| t.datetime().unix_timestamp_nanos())
+            .unwrap_or(i128::MAX)
+    });
+    for rec in records {
         let Some(state) = state_of(&rec) else {
             log::warn!("container {}: unreadable state, skipped", rec.name);
             continue;
@@ -104,13 +125,26 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
         }
     };
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        // buildah's json.MarshalIndent with four spaces.
+        out.write_all(&crate::image::gojson::to_vec_indent(&rows, "    ")?)?;
+        writeln!(out)?;
     } else if args.quiet {
+        // buildah prints whole IDs here, --notruncate or not.
         for r in &rows {
-            writeln!(out, "{}", short(&r.id))?;
+            writeln!(out, "{}", r.id)?;
         }
     } else if let Some(fmt) = &args.format {
-        let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
+        let fmt = super::table::columns_of(&fmt.replace("\\t", "\t"));
+        let (body, header) = match fmt.strip_prefix("table") {
+            Some(rest) => {
+                let rest = rest.trim_start();
+                let header = (!args.noheading).then(|| super::table::table_header(rest, title_of));
+                (rest.to_string(), header)
+            }
+            None => (fmt.clone(), None),
+        };
+        let template = Template::parse(&body).with_context(|| format!("--format {body:?}"))?;
+        let mut lines: Vec<String> = header.into_iter().collect();
         for r in &rows {
             let value = serde_json::json!({
                 "ContainerID": short(&r.id),
@@ -119,20 +153,41 @@ pub fn run(global: &GlobalOptions, args: ContainersArgs) -> anyhow::Result<i32> 
                 "ImageName": r.imagename,
                 "ContainerName": r.containername,
             });
-            writeln!(out, "{}", template.render(&value)?)?;
+            lines.push(template.render(&value)?);
         }
+        write!(out, "{}", super::table::tabulate(&lines))?;
     } else {
+        // buildah's fixed-width printf lines: 12-character IDs and an image
+        // name cut to 32 ("…" as "..."), or whole IDs in 64 columns.
+        let (id_w, sep) = if args.notruncate {
+            (64, " ")
+        } else {
+            (12, "  ")
+        };
         if !args.noheading {
-            writeln!(out, "CONTAINER ID  BUILDER  IMAGE ID     IMAGE NAME                       CONTAINER NAME")?;
-        }
-        for r in &rows {
             writeln!(
                 out,
-                "{:<12}  {:^7}  {:<12} {:<32} {}",
+                "{:<id_w$}{sep}{:<8} {:<id_w$} {:<32} CONTAINER NAME",
+                "CONTAINER ID", "BUILDER", "IMAGE ID", "IMAGE NAME"
+            )?;
+        }
+        for r in &rows {
+            let image_name = if args.notruncate || r.imagename.len() <= 32 {
+                r.imagename.clone()
+            } else {
+                let cut = (0..=29)
+                    .rev()
+                    .find(|&i| r.imagename.is_char_boundary(i))
+                    .unwrap_or(0);
+                format!("{}...", &r.imagename[..cut])
+            };
+            writeln!(
+                out,
+                "{:<id_w$}{sep}{:<8} {:<id_w$} {:<32} {}",
                 short(&r.id),
-                "*",
+                "   *",
                 short(&r.imageid),
-                r.imagename,
+                image_name,
                 r.containername
             )?;
         }

@@ -29,6 +29,13 @@ pub struct FromArgs {
     /// Print nothing but the container name.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Write the new container's ID to this file.
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<std::path::PathBuf>,
+    /// buildah's isolation kind for later `run`s; rbuild has one sandbox
+    /// (see `rbuild run --isolation`), so every value means it.
+    #[arg(long, value_name = "KIND", value_parser = ["oci", "chroot", "rootless"])]
+    pub isolation: Option<String>,
 }
 
 pub fn run(global: &GlobalOptions, args: FromArgs) -> anyhow::Result<i32> {
@@ -59,6 +66,11 @@ pub fn run(global: &GlobalOptions, args: FromArgs) -> anyhow::Result<i32> {
         args.name.as_deref(),
         &options.platform,
     )?;
+    if let Some(path) = &args.cidfile {
+        std::fs::write(path, &wc.state.id).with_context(|| {
+            format!("--cidfile: writing the container ID to {}", path.display())
+        })?;
+    }
     println!("{}", wc.name());
     Ok(0)
 }

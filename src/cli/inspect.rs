@@ -33,6 +33,14 @@ pub struct InspectArgs {
 }
 
 pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
+    // buildah refuses a format with no action: it is almost always a typo
+    // for a field (`--format .Config`), not text to print as is.
+    if let Some(fmt) = &args.format {
+        let action = fmt.find("{{").is_some_and(|i| fmt[i..].contains("}}"));
+        if !action {
+            anyhow::bail!("invalid format provided: {fmt} (expected a Go template such as '{{{{.FromImageID}}}}')");
+        }
+    }
     let access = super::store_access::open(global)?;
     let store = &access.store;
     let kind = args.kind.as_deref();
@@ -76,11 +84,39 @@ pub fn run(global: &GlobalOptions, args: InspectArgs) -> anyhow::Result<i32> {
     match &args.format {
         Some(fmt) => {
             let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
-            writeln!(out, "{}", template.render_serialize(&inspect)?)?;
+            let value = serde_json::to_value(&inspect)?;
+            writeln!(
+                out,
+                "{}",
+                template.render_with_zero_values(&value, &zero_values())?
+            )?;
         }
         None => out.write_all(&inspect.to_json())?,
     }
     Ok(0)
+}
+
+/// What buildah's Go structs print for the fields rbuild's JSON leaves out
+/// when empty: `{{.OCIv1.Config.Cmd}}` is `[]` there, not `<no value>`.
+fn zero_values() -> serde_json::Value {
+    let config = serde_json::json!({
+        "User": "", "ExposedPorts": {}, "Env": [], "Entrypoint": [], "Cmd": [],
+        "Volumes": {}, "WorkingDir": "", "Labels": {}, "StopSignal": "",
+    });
+    let mut docker_config = config.clone();
+    docker_config["OnBuild"] = serde_json::json!([]);
+    docker_config["Shell"] = serde_json::json!([]);
+    serde_json::json!({
+        "OCIv1": {
+            "author": "", "os.version": "", "os.features": [], "variant": "",
+            "config": config, "history": [],
+        },
+        "Docker": {
+            "author": "", "os.version": "", "os.features": [], "variant": "",
+            "config": docker_config.clone(), "container_config": docker_config, "history": [],
+        },
+        "ImageAnnotations": {}, "ImageCreatedBy": "",
+    })
 }
 
 /// A manifest list as `manifest inspect` prints it (`--format` applies to
@@ -114,6 +150,15 @@ fn inspect_container(
     let rec = &wc.container.record;
     let path = mount_point(runroot, &wc);
     let image = &wc.state.image;
+    // buildah keeps the base image's manifest and config (as JSON text) and
+    // its manifest digest on the builder; a scratch container has none.
+    let base = rec.image.and_then(|id| store.image(&id).ok());
+    let blob_text = |d: &crate::digest::Digest| {
+        store
+            .read_blob(d)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
     let value = serde_json::json!({
         "Type": "rbuild 0.0.1",
         "FromImage": rec.image_name.clone().unwrap_or_default(),
@@ -121,6 +166,9 @@ fn inspect_container(
         "Container": rec.name,
         "ContainerID": wc.state.id,
         "Created": rec.created,
+        "FromImageDigest": base.as_ref().map(|b| b.manifest.to_string()).unwrap_or_default(),
+        "Config": base.as_ref().map(|b| blob_text(&b.id)).unwrap_or_default(),
+        "Manifest": base.as_ref().map(|b| blob_text(&b.manifest)).unwrap_or_default(),
         "MountPoint": if is_mounted(&path) { path.display().to_string() } else { String::new() },
         "ImageAnnotations": wc.state.annotations,
         "ImageCreatedBy": wc.state.created_by.clone().unwrap_or_default(),
@@ -134,7 +182,11 @@ fn inspect_container(
     match &args.format {
         Some(fmt) => {
             let template = Template::parse(fmt).with_context(|| format!("--format {fmt:?}"))?;
-            writeln!(out, "{}", template.render(&value)?)?;
+            writeln!(
+                out,
+                "{}",
+                template.render_with_zero_values(&value, &zero_values())?
+            )?;
         }
         None => writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?,
     }

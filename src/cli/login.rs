@@ -52,6 +52,27 @@ pub fn run(args: LoginArgs) -> anyhow::Result<i32> {
             None => bail!("not logged into {key}"),
         }
     }
+    // No user or password given: stored credentials that still work are
+    // a login already, as buildah reports it.
+    if args.username.is_none() && args.password.is_none() && !args.password_stdin {
+        let repo = key.split_once('/').map_or("", |(_, r)| r);
+        if let Some(stored) = auth.lookup(&host, repo)? {
+            println!("Authenticating with existing credentials for {key}");
+            let mut opts = args.registry_args.options()?;
+            opts.auth = AuthConfig::new(Some(stored), None);
+            let valid = Client::connect(&host, &opts).and_then(|c| c.verify_login());
+            match valid {
+                Ok(()) => {
+                    println!("Existing credentials are valid. Already logged in to {key}");
+                    return Ok(0);
+                }
+                Err(crate::registry::RegistryError::Unauthorized { .. }) => {
+                    eprintln!("Existing credentials are invalid, please enter valid username and password")
+                }
+                Err(e) => eprintln!("Existing credentials could not be checked ({e}); please enter username and password"),
+            }
+        }
+    }
     let username = match args.username.clone() {
         Some(u) => u,
         None => {
@@ -71,9 +92,15 @@ pub fn run(args: LoginArgs) -> anyhow::Result<i32> {
     let mut opts = args.registry_args.options()?;
     opts.auth = AuthConfig::new(Some(creds.clone()), None);
     let client = Client::connect(&host, &opts).with_context(|| format!("contacting {host}"))?;
-    client
-        .verify_login()
-        .with_context(|| format!("logging in to {host}"))?;
+    match client.verify_login() {
+        Ok(()) => {}
+        // The registry refused these credentials: say so, as buildah does,
+        // rather than the generic 401 advice to log in.
+        Err(crate::registry::RegistryError::Unauthorized { url, .. }) => {
+            bail!("logging into {host:?}: invalid username/password (the registry at {url} refused them)")
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("logging in to {host}"))),
+    }
     let path = auth.write_path();
     save(&path, &key, &creds)
         .with_context(|| format!("saving credentials to {}", path.display()))?;

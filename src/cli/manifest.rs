@@ -1,4 +1,4 @@
-//! `rbuild manifest create|add|remove|inspect|rm|push`: manifest lists
+//! `rbuild manifest create|add|annotate|remove|inspect|rm|push`: manifest lists
 //! (multi-platform images), with buildah's command set and output. A list
 //! is named by name or ID prefix; `inspect` reads a registry reference when
 //! no local list has the name (always for `docker://`); `rm` removes only
@@ -13,7 +13,7 @@ use crate::digest::Digest;
 use crate::image::lookup::{local_name, lookup_image};
 use crate::registry::manifest_list::{self, lookup_list, AddOptions, ListDocument};
 use crate::registry::RegistryError;
-use crate::store::{ManifestList, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct ManifestArgs {
@@ -27,6 +27,8 @@ pub enum ManifestCommand {
     Create(CreateArgs),
     /// Add an image to a manifest list.
     Add(AddArgs),
+    /// Change an entry's platform fields or annotations.
+    Annotate(AnnotateArgs),
     /// Remove an entry (by manifest digest) from a manifest list.
     Remove(RemoveArgs),
     /// Print a manifest list's index as JSON.
@@ -77,6 +79,32 @@ pub struct AddArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct AnnotateArgs {
+    /// The list (name or ID).
+    pub list: String,
+    /// The entry: its manifest digest, or a local image it lists.
+    pub instance: String,
+    /// The OS to list it under.
+    #[arg(long, value_name = "OS")]
+    pub os: Option<String>,
+    /// The architecture to list it under.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// The architecture variant.
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
+    /// The OS version.
+    #[arg(long, value_name = "VERSION")]
+    pub os_version: Option<String>,
+    /// OS features, comma-separated.
+    #[arg(long, value_name = "FEATURES", value_delimiter = ',')]
+    pub os_features: Vec<String>,
+    /// An annotation on the entry (added to those it has).
+    #[arg(long = "annotation", value_name = "K=V")]
+    pub annotations: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct RemoveArgs {
     /// The list (name or ID).
     pub list: String,
@@ -112,6 +140,7 @@ pub fn run(global: &GlobalOptions, args: ManifestArgs) -> anyhow::Result<i32> {
     match args.command {
         ManifestCommand::Create(a) => create(store, a),
         ManifestCommand::Add(a) => add(store, a),
+        ManifestCommand::Annotate(a) => annotate(store, a),
         ManifestCommand::Remove(a) => remove(store, a),
         ManifestCommand::Inspect(a) => inspect(store, a),
         ManifestCommand::Rm(a) => rm(store, a),
@@ -122,15 +151,6 @@ pub fn run(global: &GlobalOptions, args: ManifestArgs) -> anyhow::Result<i32> {
         },
         ManifestCommand::Push(a) => super::manifest_push::run(store, a),
     }
-}
-
-/// Removes list `list` (this name of it; its images stay for `prune`, as
-/// buildah leaves them) and prints what buildah prints.
-pub(super) fn remove_list(store: &Store, list: &ManifestList) -> anyhow::Result<()> {
-    store.remove_list(&list.name)?;
-    println!("untagged: {}", list.name);
-    println!("{}", list.id.hex());
-    Ok(())
 }
 
 fn parse_annotations(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -191,6 +211,60 @@ fn add(store: &Store, args: AddArgs) -> anyhow::Result<i32> {
     };
     let (list, digest) = manifest_list::add(store, &list, &rec, &opts)
         .with_context(|| format!("adding {} to {}", args.image, list.name))?;
+    println!("{}: {digest}", list.id.hex());
+    Ok(0)
+}
+
+/// Re-adds the entry's image with its current description, changed by the
+/// flags: `add` replaces an entry of the same manifest, and an edit the
+/// flags do not name keeps what an earlier `add --arch …` set.
+fn annotate(store: &Store, args: AnnotateArgs) -> anyhow::Result<i32> {
+    let list = lookup_list(store, &args.list)?;
+    let digest: Digest = match args.instance.parse() {
+        Ok(d) => d,
+        Err(_) => {
+            let rec = lookup_image(store, &args.instance).with_context(|| {
+                format!(
+                    "{:?} is neither a manifest digest nor a local image",
+                    args.instance
+                )
+            })?;
+            rec.manifest
+        }
+    };
+    let doc = manifest_list::read_document(store, &list)?;
+    let Some(entry) = doc.entries.iter().find(|e| e.digest == digest) else {
+        bail!(
+            "manifest list {:?} has no entry {digest}; `rbuild manifest inspect {}` shows its entries",
+            list.name,
+            list.name
+        );
+    };
+    let Some(instance) = list.instances.iter().find(|i| i.manifest == digest) else {
+        bail!(
+            "entry {digest} of manifest list {:?} is not an image in local storage; only those can be annotated",
+            list.name
+        );
+    };
+    let rec = store.image(&instance.image)?;
+    let platform = entry.platform.clone().unwrap_or_default();
+    let keep = |flag: Option<String>, now: &str| flag.or_else(|| Some(now.to_string()));
+    let mut annotations = entry.annotations.clone();
+    annotations.extend(parse_annotations(&args.annotations)?);
+    let opts = AddOptions {
+        os: keep(args.os, &platform.os),
+        arch: keep(args.arch, &platform.architecture),
+        variant: keep(args.variant, &platform.variant),
+        os_version: keep(args.os_version, &platform.os_version),
+        os_features: if args.os_features.is_empty() {
+            platform.os_features.clone()
+        } else {
+            args.os_features
+        },
+        annotations,
+    };
+    let (list, digest) = manifest_list::add(store, &list, &rec, &opts)
+        .with_context(|| format!("annotating {digest} in {}", list.name))?;
     println!("{}: {digest}", list.id.hex());
     Ok(0)
 }
@@ -306,16 +380,33 @@ fn indent_json(bytes: &[u8]) -> Vec<u8> {
 
 fn rm(store: &Store, args: RmArgs) -> anyhow::Result<i32> {
     let mut failed = false;
+    // buildah's report order: every name untagged, then the IDs.
+    let mut untagged = Vec::new();
+    let mut removed = Vec::new();
     for name in &args.lists {
-        match lookup_list(store, name) {
-            Ok(list) => remove_list(store, &list)?,
+        let gone = lookup_list(store, name).and_then(|list| {
+            store.remove_list(&list.name)?;
+            Ok(list)
+        });
+        match gone {
+            Ok(list) => {
+                untagged.push(list.name);
+                removed.push(list.id);
+            }
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 failed = true;
             }
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    for n in &untagged {
+        println!("untagged: {n}");
+    }
+    for id in &removed {
+        println!("{}", id.hex());
+    }
+    // buildah exits 125 when any list could not be removed.
+    Ok(if failed { 125 } else { 0 })
 }
 
 #[cfg(test)]

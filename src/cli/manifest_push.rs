@@ -208,9 +208,10 @@ pub(super) fn push(
                 annotations: Default::default(),
             };
             let quiet = request.quiet;
+            let there = super::push::blobs_already_at(&destination);
             crate::image::transport::export_index(&images, &destination, &options, &mut |e| {
                 if !quiet {
-                    super::push::print_export_event(&e, "manifest list")
+                    super::push::print_export_event(&e, "manifest list", &there)
                 }
             })
             .with_context(|| format!("pushing {} to {}", list.name, request.destination))?

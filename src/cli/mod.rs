@@ -35,6 +35,7 @@ mod rmi;
 mod run;
 mod sandbox_debug;
 mod store_access;
+mod table;
 mod tag;
 mod umount;
 mod unshare;
@@ -54,6 +55,13 @@ pub struct GlobalOptions {
     #[arg(long, global = true, value_name = "LEVEL", default_value = "warn",
           value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
+
+    /// Storage driver, for buildah command lines: only `overlay`, what rbuild's store is.
+    // rbuild's store is always an overlay store (with its own fallbacks when
+    // the kernel refuses): scripts written for buildah keep working, and
+    // `vfs` fails loudly instead of being silently ignored.
+    #[arg(long, global = true, value_name = "DRIVER", value_parser = ["overlay"])]
+    pub storage_driver: Option<String>,
 }
 
 /// rbuild: a daemonless, rootless OCI image builder.
@@ -136,7 +144,10 @@ pub enum Command {
 
 /// Parses the command line, runs it, and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     init_logging(&cli.global.log_level);
     match run(cli) {
         Ok(code) => code,
@@ -184,6 +195,19 @@ fn init_logging(level: &str) {
         .parse_filters(level)
         .format_timestamp(None)
         .try_init();
+}
+
+/// A command line clap refused exits 125, as buildah's own errors do (a
+/// script's `rc -eq 125` check must not see clap's 2); `--help` and
+/// `--version` print to stdout and exit 0.
+fn usage_error(err: &clap::Error) -> i32 {
+    // Printing can only fail on a closed stream; the exit code still says it.
+    let _ = err.print();
+    if err.use_stderr() {
+        125
+    } else {
+        0
+    }
 }
 
 /// Prints an error chain once, in one place, and picks the exit code.

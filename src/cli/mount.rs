@@ -16,6 +16,18 @@ pub struct MountArgs {
     /// Full IDs when listing.
     #[arg(long)]
     pub notruncate: bool,
+    /// JSON output (buildah's `container` and `mountPoint` keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One `--json` entry; `container` is left out when one container was named.
+#[derive(serde::Serialize)]
+struct JsonMount {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<String>,
+    #[serde(rename = "mountPoint")]
+    mount_point: String,
 }
 
 /// Refuses where a mount would vanish with the command: an unprivileged
@@ -34,26 +46,48 @@ pub fn run(global: &GlobalOptions, args: MountArgs) -> anyhow::Result<i32> {
     require_shared_namespace("mount a container")?;
     let access = super::store_access::open_host_mounts(global)?;
     let store = &access.store;
+    let mut mounts: Vec<JsonMount> = Vec::new();
+    let mut failed = false;
     if args.containers.is_empty() {
         for rec in store.containers()? {
             let wc = WorkingContainer::open(store, &rec.name)?;
             let path = mount_point(&access.runroot, &wc);
             if is_mounted(&path) {
-                println!("{} {}", rec.name, path.display());
+                mounts.push(JsonMount {
+                    container: Some(rec.name),
+                    mount_point: path.display().to_string(),
+                });
             }
         }
-        return Ok(0);
     }
     let several = args.containers.len() > 1;
     for name in &args.containers {
-        let wc = WorkingContainer::open(store, name)?;
-        let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
-        let path = mount(store, &access.runroot, &wc)?;
-        if several {
-            println!("{} {}", wc.name(), path.display());
-        } else {
-            println!("{}", path.display());
+        // One that fails does not stop the others; the exit code says it.
+        let mounted = WorkingContainer::open(store, name).and_then(|wc| {
+            let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
+            mount(store, &access.runroot, &wc)
+        });
+        match mounted {
+            Ok(path) => mounts.push(JsonMount {
+                container: several.then(|| name.clone()),
+                mount_point: path.display().to_string(),
+            }),
+            Err(e) => {
+                eprintln!("Error: mounting container {name:?}: {e}");
+                failed = true;
+            }
         }
     }
-    Ok(0)
+    if args.json {
+        let json = crate::image::gojson::to_vec_indent(&mounts, "    ")?;
+        println!("{}", String::from_utf8_lossy(&json));
+    } else {
+        for m in &mounts {
+            match &m.container {
+                Some(c) => println!("{c} {}", m.mount_point),
+                None => println!("{}", m.mount_point),
+            }
+        }
+    }
+    Ok(if failed { 125 } else { 0 })
 }

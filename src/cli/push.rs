@@ -32,11 +32,29 @@ pub struct PushArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Layers uncompressed (`--compression-format none`), as buildah's `-D`.
+    #[arg(short = 'D', long)]
+    pub disable_compression: bool,
+    /// For a manifest list: push its images too, not only the index.
+    /// rbuild's default is true (an OCI layout without them is unusable);
+    /// `--all=false` pushes the index alone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub all: bool,
+    /// For a manifest list: remove it from local storage after the push.
+    #[arg(long)]
+    pub rm: bool,
+    /// Accepted for buildah command lines: rbuild copies no signatures.
+    #[arg(long)]
+    pub remove_signatures: bool,
     #[command(flatten)]
     pub registry: super::pull::RegistryArgs,
 }
 
-pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
+pub fn run(global: &GlobalOptions, mut args: PushArgs) -> anyhow::Result<i32> {
+    if args.disable_compression {
+        args.compression_format = "none".into();
+    }
     let dest_text = args
         .destination
         .clone()
@@ -50,7 +68,7 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         Found::List(list) => {
             let request = super::manifest_push::ListPush {
                 destination: dest_text,
-                all: true,
+                all: args.all,
                 compression_format: args.compression_format.clone(),
                 format: args.format.clone(),
                 digestfile: args.digestfile.clone(),
@@ -58,6 +76,10 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
                 registry: args.registry.clone(),
             };
             super::manifest_push::push(store, &list, &request)?;
+            if args.rm {
+                store.remove_list(&list.name)?;
+                store.gc()?;
+            }
             return Ok(0);
         }
     };
@@ -67,6 +89,16 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
     let destination: Destination = dest_text
         .parse()
         .with_context(|| format!("destination {dest_text:?}"))?;
+    // A docker archive's RepoTags entry must be an image name docker can
+    // load; buildah refuses `docker-archive:f.tar:bad:ref:x` the same way.
+    if let Destination::DockerArchive {
+        reference: Some(r), ..
+    } = &destination
+    {
+        crate::reference::Reference::parse(r).with_context(|| {
+            format!("destination {dest_text:?}: {r:?} is not an image name for the archive")
+        })?;
+    }
     let _lease = {
         let lease = store.lease()?;
         lease.protect_image(&rec.id)?;
@@ -93,9 +125,13 @@ pub fn run(global: &GlobalOptions, args: PushArgs) -> anyhow::Result<i32> {
         annotations: stored.map(|m| m.annotations).unwrap_or_default(),
     };
     let quiet = args.quiet;
+    if !quiet {
+        eprintln!("Getting image source signatures");
+    }
+    let there = blobs_already_at(&destination);
     let exported = export_with_progress(&source, &destination, &options, &mut |event| {
         if !quiet {
-            print_export_event(&event, "manifest");
+            print_export_event(&event, "manifest", &there);
         }
     })
     .with_context(|| format!("pushing {} to {dest_text}", args.image))?;
@@ -147,18 +183,42 @@ pub(super) fn registry_destination(dest: &str) -> Option<String> {
 
 /// skopeo's progress lines for an export; `top` is what the last line
 /// names ("manifest", or "manifest list" for a list).
-pub(super) fn print_export_event(event: &ExportEvent, top: &str) {
+/// The blobs an `oci:` layout holds before an export writes into it: only
+/// those are "already there". Every other destination is written afresh.
+pub(super) fn blobs_already_at(destination: &Destination) -> std::collections::HashSet<String> {
+    match destination {
+        Destination::Oci { dir, .. } => std::fs::read_dir(dir.join("blobs/sha256"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Default::default(),
+    }
+}
+
+/// Progress goes to stderr, as buildah's does: stdout stays for what a
+/// script captures (`id=$(rbuild commit c oci:dir)`). A layer is "skipped:
+/// already exists" only when the destination had it (`there`), as skopeo
+/// means it — not because the store had the compressed blob cached.
+pub(super) fn print_export_event(
+    event: &ExportEvent,
+    top: &str,
+    there: &std::collections::HashSet<String>,
+) {
     match event {
-        ExportEvent::Layer { blob, reused, .. } => {
-            let note = if *reused {
+        ExportEvent::Layer { blob, .. } => {
+            let note = if there.contains(&blob.digest.to_string()) {
                 "skipped: already exists"
             } else {
                 "done"
             };
-            println!("Copying blob {} {note}", blob.digest);
+            eprintln!("Copying blob {} {note}", blob.digest);
         }
-        ExportEvent::Config { blob } => println!("Copying config {} done", blob.digest),
-        ExportEvent::Manifest { .. } => println!("Writing {top} to image destination"),
+        ExportEvent::Config { blob } => eprintln!("Copying config {} done", blob.digest),
+        ExportEvent::Manifest { .. } => eprintln!("Writing {top} to image destination"),
     }
 }
 

@@ -20,6 +20,10 @@ pub fn run(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<i32> {
     if args.containers.is_empty() && !args.all {
         bail!("rm needs at least one container name or ID, or --all");
     }
+    // `rm -a NAME` is a typo, not "remove everything": refuse it as buildah does.
+    if args.all && !args.containers.is_empty() {
+        bail!("when using the --all switch, you may not pass any containers names or IDs");
+    }
     let access = super::store_access::open_host_mounts(global)?;
     let store = &access.store;
     let mut names = args.containers.clone();
@@ -44,5 +48,6 @@ pub fn run(global: &GlobalOptions, args: RmArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    // buildah exits 125 when any container could not be removed.
+    Ok(if failed { 125 } else { 0 })
 }

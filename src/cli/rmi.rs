@@ -33,78 +33,103 @@ pub fn run(global: &GlobalOptions, args: RmiArgs) -> anyhow::Result<i32> {
     if args.images.is_empty() && !args.all && !args.prune {
         bail!("rmi needs at least one image name or ID, --all or --prune");
     }
+    if !args.images.is_empty() && args.all {
+        bail!("when using the --all switch, you may not pass any images names or IDs");
+    }
+    if !args.images.is_empty() && args.prune {
+        bail!("when using the --prune switch, you may not pass any images names or IDs");
+    }
     let mut failed = false;
-    if args.all {
-        for list in store.lists()? {
-            super::manifest::remove_list(store, &list)?;
-        }
-        for rec in store.images()? {
-            if !release_containers(store, &access.runroot, &rec.id, args.force)? {
-                failed = true;
-                continue;
+    // As buildah reports it: every name untagged first, then the IDs of
+    // what went, whatever order the work happened in.
+    let mut untagged: Vec<String> = Vec::new();
+    let mut removed: Vec<crate::digest::Digest> = Vec::new();
+    // Whatever went before an error is still reported.
+    let work = (|| -> anyhow::Result<()> {
+        if args.all {
+            for list in store.lists()? {
+                store.remove_list(&list.name)?;
+                untagged.push(list.name.clone());
+                if !removed.contains(&list.id) {
+                    removed.push(list.id);
+                }
             }
-            store.remove_image(&rec.id)?;
-            println!("{}", rec.id.hex());
+            for rec in store.images()? {
+                if !release_containers(store, &access.runroot, &rec.id, args.force)? {
+                    failed = true;
+                    continue;
+                }
+                store.remove_image(&rec.id)?;
+                untagged.extend(rec.names.iter().cloned());
+                removed.push(rec.id);
+            }
         }
+        for name in &args.images {
+            // A list name removes the list (this name of it), not its images.
+            let rec = match lookup(store, name) {
+                Ok(Found::Image(r)) => r,
+                Ok(Found::List(list)) => {
+                    store.remove_list(&list.name)?;
+                    untagged.push(list.name.clone());
+                    removed.push(list.id);
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    failed = true;
+                    continue;
+                }
+            };
+            let by_id = rec.id.hex().starts_with(name.trim_start_matches("sha256:"));
+            if by_id || rec.names.len() <= 1 {
+                if rec.names.len() > 1 && !args.force {
+                    eprintln!(
+                        "Error: image {} has {} names ({}); remove them one by one or use --force",
+                        rec.id.short(),
+                        rec.names.len(),
+                        rec.names.join(", ")
+                    );
+                    failed = true;
+                    continue;
+                }
+                if !release_containers(store, &access.runroot, &rec.id, args.force)? {
+                    failed = true;
+                    continue;
+                }
+                if let Err(e) = store.remove_image(&rec.id) {
+                    eprintln!("Error: {e}");
+                    failed = true;
+                    continue;
+                }
+                untagged.extend(rec.names.iter().cloned());
+                removed.push(rec.id);
+            } else {
+                let full = rec
+                    .names
+                    .iter()
+                    .find(|n| lookup_name_matches(n, name))
+                    .cloned()
+                    .unwrap_or_else(|| rec.names[0].clone());
+                store.untag(&full)?;
+                untagged.push(full);
+            }
+        }
+        if args.prune {
+            let report = store.prune()?;
+            removed.extend(report.images_removed.iter().copied());
+        }
+        Ok(())
+    })();
+    for n in &untagged {
+        println!("untagged: {n}");
     }
-    for name in &args.images {
-        // A list name removes the list (this name of it), not its images.
-        let rec = match lookup(store, name) {
-            Ok(Found::Image(r)) => r,
-            Ok(Found::List(list)) => {
-                super::manifest::remove_list(store, &list)?;
-                continue;
-            }
-            Err(e) => {
-                eprintln!("Error: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        let by_id = rec.id.hex().starts_with(name.trim_start_matches("sha256:"));
-        if by_id || rec.names.len() <= 1 {
-            if rec.names.len() > 1 && !args.force {
-                eprintln!(
-                    "Error: image {} has {} names ({}); remove them one by one or use --force",
-                    rec.id.short(),
-                    rec.names.len(),
-                    rec.names.join(", ")
-                );
-                failed = true;
-                continue;
-            }
-            if !release_containers(store, &access.runroot, &rec.id, args.force)? {
-                failed = true;
-                continue;
-            }
-            if let Err(e) = store.remove_image(&rec.id) {
-                eprintln!("Error: {e}");
-                failed = true;
-                continue;
-            }
-            for n in &rec.names {
-                println!("untagged: {n}");
-            }
-            println!("{}", rec.id.hex());
-        } else {
-            let full = rec
-                .names
-                .iter()
-                .find(|n| lookup_name_matches(n, name))
-                .cloned()
-                .unwrap_or_else(|| rec.names[0].clone());
-            store.untag(&full)?;
-            println!("untagged: {full}");
-        }
+    for id in &removed {
+        println!("{}", id.hex());
     }
-    if args.prune {
-        let report = store.prune()?;
-        for id in &report.images_removed {
-            println!("{}", id.hex());
-        }
-    }
+    work?;
     store.gc()?;
-    Ok(if failed { 1 } else { 0 })
+    // buildah exits 125 when any image could not be removed.
+    Ok(if failed { 125 } else { 0 })
 }
 
 /// Whether the image may go: no working container uses it, or `--force`

@@ -32,6 +32,14 @@ pub struct RunArgs {
     /// Allocate a pseudo-terminal (interactive shells, job control).
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// The hostname inside (default: the container ID's first 12 characters).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// buildah's isolation kind. rbuild has one: its namespace sandbox,
+    /// at least as isolated as each of these, so every value means it;
+    /// accepted so buildah command lines (`--isolation chroot`) work.
+    #[arg(long, value_name = "KIND", value_parser = ["oci", "chroot", "rootless"])]
+    pub isolation: Option<String>,
     /// The working container.
     pub container: String,
     /// The command and its arguments.
@@ -78,6 +86,12 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<i32> {
         Some("none" | "private") => Network::None,
         _ => Network::Host,
     };
+    if let Some(h) = &args.hostname {
+        // sethostname(2) takes at most 64 bytes; say so before the sandbox does.
+        if h.is_empty() || h.len() > 64 || h.contains(['/', '\0']) {
+            bail!("--hostname {h:?}: expected 1 to 64 characters, no '/'");
+        }
+    }
     let mut command = args.command;
     if command.first().is_some_and(|c| c == "--") {
         command.remove(0);
@@ -97,6 +111,7 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> anyhow::Result<i32> {
             network,
             mounts,
             terminal: args.tty,
+            hostname: args.hostname,
         },
     )?;
     Ok(code)

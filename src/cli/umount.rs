@@ -1,5 +1,7 @@
 //! `rbuild umount [--all] CONTAINER…`: unmounts what `rbuild mount` mounted
-//! and prints the container IDs.
+//! and prints the IDs of the containers it unmounted, as buildah does: one
+//! that was not mounted prints nothing, and one that fails does not stop
+//! the others (the exit code says it).
 
 use anyhow::bail;
 
@@ -20,6 +22,9 @@ pub fn run(global: &GlobalOptions, args: UmountArgs) -> anyhow::Result<i32> {
     if args.containers.is_empty() && !args.all {
         bail!("umount needs at least one container name or ID, or --all");
     }
+    if args.all && !args.containers.is_empty() {
+        bail!("when using the --all switch, you may not pass any container IDs");
+    }
     super::mount::require_shared_namespace("unmount a container")?;
     let access = super::store_access::open_host_mounts(global)?;
     let store = &access.store;
@@ -28,12 +33,20 @@ pub fn run(global: &GlobalOptions, args: UmountArgs) -> anyhow::Result<i32> {
     } else {
         args.containers.clone()
     };
+    let mut failed = false;
     for name in &names {
-        let wc = WorkingContainer::open(store, name)?;
-        let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
-        if umount(&access.runroot, &wc)? || !args.all {
-            println!("{}", wc.state.id);
+        let done = WorkingContainer::open(store, name).and_then(|wc| {
+            let _lock = crate::container::ContainerLock::acquire(&access.runroot, &wc)?;
+            Ok(umount(&access.runroot, &wc)?.then_some(wc.state.id))
+        });
+        match done {
+            Ok(Some(id)) => println!("{id}"),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("Error: unmounting container {name:?}: {e}");
+                failed = true;
+            }
         }
     }
-    Ok(0)
+    Ok(if failed { 125 } else { 0 })
 }

@@ -33,6 +33,14 @@ pub struct ConfigEdit {
     pub onbuild: Vec<String>,
     pub arch: Option<String>,
     pub os: Option<String>,
+    /// `--variant`, `--os-version`: the platform fields beside arch and OS.
+    pub variant: Option<String>,
+    pub os_version: Option<String>,
+    /// `--os-feature F` adds F, `F-` removes it.
+    pub os_features: Vec<String>,
+    /// `--unsetlabel K`, `--unsetannotation K`: buildah's spelling of `K-`.
+    pub unset_labels: Vec<String>,
+    pub unset_annotations: Vec<String>,
 }
 
 /// A command given as a JSON array runs as is; anything else through
@@ -163,6 +171,12 @@ impl ConfigEdit {
                 b.set_label(k, v);
             }
         }
+        for k in &self.unset_labels {
+            b.remove_label(k);
+        }
+        for k in &self.unset_annotations {
+            state.annotations.remove(k);
+        }
         for a in &self.annotations {
             if let Some(k) = a.strip_suffix('-').filter(|k| !k.contains('=')) {
                 state.annotations.remove(k);
@@ -263,6 +277,19 @@ impl ConfigEdit {
         }
         if let Some(o) = &self.os {
             img.os = o.clone();
+        }
+        if let Some(v) = &self.variant {
+            img.variant = v.clone();
+        }
+        if let Some(v) = &self.os_version {
+            img.os_version = v.clone();
+        }
+        for f in &self.os_features {
+            match f.strip_suffix('-') {
+                Some(gone) => img.os_features.retain(|x| x != gone),
+                None if !img.os_features.contains(f) => img.os_features.push(f.clone()),
+                None => {}
+            }
         }
         state.image = img;
         if let Some(c) = &self.created_by {

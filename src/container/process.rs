@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub mounts: Vec<SandboxMount>,
     /// `-t`: a pseudo-terminal.
     pub terminal: bool,
+    /// `--hostname`; default the container ID's first 12 characters, as
+    /// buildah sets it.
+    pub hostname: Option<String>,
 }
 
 /// `--mount type=bind,source=/host,target=/in[,ro]` or `type=tmpfs,target=/t[,size=N]`.
@@ -121,7 +124,10 @@ pub fn run(store: &Store, runroot: &Path, wc: &WorkingContainer, opts: RunOption
         )?;
         spec.network = opts.network;
         spec.mounts = opts.mounts;
-        spec.hostname = wc.name().chars().take(64).collect();
+        spec.hostname = match &opts.hostname {
+            Some(h) => h.clone(),
+            None => wc.state.id.chars().take(12).collect(),
+        };
         if let Some(t) = terminal.as_mut() {
             spec.stdio = t.stdio()?;
             spec.terminal = true;

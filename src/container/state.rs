@@ -72,7 +72,19 @@ impl WorkingContainer {
         };
         // The history and diff IDs stay: the container's layers are the image's.
         builder.set_created(crate::image::Timestamp::now());
-        let base = base_name(image);
+        // An image given by ID is named after its first name (buildah's
+        // rule), not after the hex; a nameless one gives `working-container`.
+        let by_id = record.as_ref().filter(|r| {
+            let typed = image.trim_start_matches("sha256:");
+            typed.len() >= 3 && r.id.hex().starts_with(typed)
+        });
+        let base = match by_id {
+            Some(r) => r
+                .names
+                .first()
+                .map_or_else(|| base_name("scratch"), |n| base_name(n)),
+            None => base_name(image),
+        };
         let container = match name {
             Some(n) => store.create_container(
                 n,
@@ -108,9 +120,17 @@ impl WorkingContainer {
                 annotations: Default::default(),
             },
         };
+        // The name the user typed, as stored (buildah's FromImage): with
+        // several names, the first one is not necessarily it.
+        let typed = crate::reference::Reference::parse(image).ok();
         wc.container.record.image_name = record.as_ref().map(|r| {
             r.names
-                .first()
+                .iter()
+                .find(|n| {
+                    let stored = crate::reference::Reference::parse(n).ok();
+                    matches!((&typed, &stored), (Some(t), Some(s)) if t.match_stored(s).is_some())
+                })
+                .or(r.names.first())
                 .cloned()
                 .unwrap_or_else(|| image.to_string())
         });

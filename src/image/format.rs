@@ -152,7 +152,22 @@ impl Template {
     /// Renders with `data` as `.`.
     pub fn render(&self, data: &Value) -> Result<String, FormatError> {
         let mut out = String::new();
-        render_nodes(&self.nodes, data, &mut out)?;
+        render_nodes(&self.nodes, data, None, &mut out)?;
+        Ok(out)
+    }
+
+    /// Renders with `data` as `.`; a field path from the top that `data`
+    /// lacks (serialised data leaves empty fields out) is looked up in
+    /// `zero`, the Go zero values of the struct the data stands for, so
+    /// `{{.OCIv1.Config.Cmd}}` prints `[]` as buildah's does, not
+    /// `<no value>`. `{{json …}}` still sees the data as it is.
+    pub fn render_with_zero_values(
+        &self,
+        data: &Value,
+        zero: &Value,
+    ) -> Result<String, FormatError> {
+        let mut out = String::new();
+        render_nodes(&self.nodes, data, Some(zero), &mut out)?;
         Ok(out)
     }
 
@@ -228,21 +243,30 @@ fn control(
     }
 }
 
-fn render_nodes(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), FormatError> {
+/// `zero` is the zero-value tree for `dot` while dot is the top data; a
+/// `with` or `range` body has a new dot and none.
+fn render_nodes(
+    nodes: &[Node],
+    dot: &Value,
+    zero: Option<&Value>,
+    out: &mut String,
+) -> Result<(), FormatError> {
     for node in nodes {
         match node {
             Node::Text(t) => out.push_str(t),
-            Node::Action(a) => out.push_str(&print(&eval_action(a, dot)?)),
+            Node::Action(a) => out.push_str(&print(&eval_action(a, dot, zero)?)),
             Node::Block {
                 kind,
                 pipeline,
                 body,
                 otherwise,
             } => {
-                let value = eval_action(pipeline, dot)?;
+                let value = eval_action(pipeline, dot, zero)?;
                 match kind {
-                    BlockKind::If if truthy(&value) => render_nodes(body, dot, out)?,
-                    BlockKind::With if truthy(&value) => render_nodes(body, &value, out)?,
+                    BlockKind::If if truthy(&value) => render_nodes(body, dot, zero, out)?,
+                    BlockKind::With if truthy(&value) => {
+                        render_nodes(body, &value, sub_zero(pipeline, zero), out)?
+                    }
                     BlockKind::Range if truthy(&value) => {
                         let items: Vec<&Value> = match &value {
                             Value::Array(a) => a.iter().collect(),
@@ -260,10 +284,10 @@ fn render_nodes(nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), For
                             }
                         };
                         for item in items {
-                            render_nodes(body, item, out)?;
+                            render_nodes(body, item, None, out)?;
                         }
                     }
-                    _ => render_nodes(otherwise, dot, out)?,
+                    _ => render_nodes(otherwise, dot, zero, out)?,
                 }
             }
         }
@@ -414,7 +438,7 @@ fn parse_string(chars: &[char]) -> Option<(String, usize)> {
     None
 }
 
-fn eval_action(action: &Action, data: &Value) -> Result<Value, FormatError> {
+fn eval_action(action: &Action, data: &Value, zero: Option<&Value>) -> Result<Value, FormatError> {
     let fail = |why: String| FormatError::Exec {
         action: format!("{{{{{}}}}}", action.source),
         why,
@@ -425,7 +449,7 @@ fn eval_action(action: &Action, data: &Value) -> Result<Value, FormatError> {
             Operand::Func(name) => {
                 let mut args = command[1..]
                     .iter()
-                    .map(|o| operand(o, data))
+                    .map(|o| operand(o, data, zero))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(fail)?;
                 args.extend(piped.take());
@@ -435,7 +459,7 @@ fn eval_action(action: &Action, data: &Value) -> Result<Value, FormatError> {
                 if piped.is_some() {
                     return Err(fail("a value can only be piped into a function".into()));
                 }
-                operand(single, data).map_err(fail)?
+                operand(single, data, zero).map_err(fail)?
             }
         };
         piped = Some(value);
@@ -443,9 +467,50 @@ fn eval_action(action: &Action, data: &Value) -> Result<Value, FormatError> {
     Ok(piped.unwrap_or(Value::Null))
 }
 
-fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
+/// The value `path` names in `v` (JSON keys matched as Go fields), or
+/// None when a step is missing or not a map.
+fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    let mut v = v;
+    for name in path {
+        let Value::Object(m) = v else { return None };
+        v = m
+            .get(name)
+            .or_else(|| {
+                m.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
+            .or_else(|| {
+                m.iter()
+                    .find(|(k, _)| go_field_key_eq(k, name))
+                    .map(|(_, v)| v)
+            })?;
+    }
+    Some(v)
+}
+
+/// `{{with .A.B}}` makes `.A.B` the dot: its zero values are the `.A.B`
+/// part of the tree (none for anything but a plain field path).
+fn sub_zero<'z>(pipeline: &Action, zero: Option<&'z Value>) -> Option<&'z Value> {
+    match pipeline.commands.as_slice() {
+        [command] => match command.as_slice() {
+            [Operand::Field(path)] => zero.and_then(|z| walk(z, path)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn operand(o: &Operand, data: &Value, zero: Option<&Value>) -> Result<Value, String> {
     match o {
         Operand::Field(path) => {
+            if let Some(zero) = zero {
+                if walk(data, path).is_none_or(Value::is_null) {
+                    if let Some(z) = walk(zero, path) {
+                        return Ok(z.clone());
+                    }
+                }
+            }
             let mut v = data;
             for name in path {
                 v = match v {
@@ -453,11 +518,19 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
                     // the serialised form has JSON keys (`config`). Empty
                     // fields are omitted from the serialised data, so a
                     // missing one is nil (as in a Go map), not an error.
+                    // OCI keys such as `os.version`, `diff_ids` and
+                    // `created_by` are the Go fields `OSVersion`, `DiffIDs`
+                    // and `CreatedBy`: compare without `.` and `_` last.
                     Value::Object(m) => m
                         .get(name)
                         .or_else(|| {
                             m.iter()
                                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v)
+                        })
+                        .or_else(|| {
+                            m.iter()
+                                .find(|(k, _)| go_field_key_eq(k, name))
                                 .map(|(_, v)| v)
                         })
                         .unwrap_or(&Value::Null),
@@ -471,6 +544,18 @@ fn operand(o: &Operand, data: &Value) -> Result<Value, String> {
         Operand::Bool(b) => Ok(Value::Bool(*b)),
         Operand::Func(name) => call(name, &[]),
     }
+}
+
+/// Whether the JSON key `key` is the Go field `field` once `.` and `_`
+/// are left out and case is ignored (`diff_ids` and `DiffIDs`).
+fn go_field_key_eq(key: &str, field: &str) -> bool {
+    let squeeze = |s: &str| {
+        s.chars()
+            .filter(|c| !matches!(c, '.' | '_'))
+            .map(|c| c.to_ascii_lowercase())
+            .collect::<String>()
+    };
+    squeeze(key) == squeeze(field)
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -732,6 +817,13 @@ mod tests {
             "map[a.b:x z:<y>]"
         );
         assert_eq!(render("{{.Config.Cmd}}", &d).unwrap(), "<no value>");
+        let oci = json!({"os.version": "10", "rootfs": {"diff_ids": ["a"]},
+                         "history": [{"created_by": "x", "empty_layer": true}]});
+        assert_eq!(
+            render("{{.OSVersion}} {{.RootFS.DiffIDs}} {{range .History}}{{.CreatedBy}} {{.EmptyLayer}}{{end}}", &oci)
+                .unwrap(),
+            "10 [a] x true"
+        );
         assert_eq!(render("no actions", &d).unwrap(), "no actions");
         assert_eq!(render("{{\"tab\\there\"}}", &d).unwrap(), "tab\there");
     }

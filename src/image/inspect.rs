@@ -284,6 +284,19 @@ pub fn human_size(size: u64) -> String {
     format!("{}{}", format_g3(value), UNITS[unit])
 }
 
+/// buildah's own size format for `images` (`formattedSize`): `%.3g`, a
+/// space, and upper-case `KB` — not docker's `2.13MB`.
+pub fn buildah_size(size: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = size as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{} {}", format_g3(value), UNITS[unit])
+}
+
 /// Go's `%.3g` for non-negative values.
 fn format_g3(value: f64) -> String {
     if value == 0.0 {
@@ -327,6 +340,14 @@ mod tests {
         assert_eq!(human_size(4_400_000), "4.4MB");
         assert_eq!(human_size(999_999), "1e+03kB");
         assert_eq!(human_size(12_345_678_901), "12.3GB");
+    }
+
+    #[test]
+    fn buildah_sizes_match_buildah_images() {
+        assert_eq!(buildah_size(0), "0 B");
+        assert_eq!(buildah_size(2_125_312), "2.13 MB");
+        assert_eq!(buildah_size(1500), "1.5 KB");
+        assert_eq!(buildah_size(7_000_000_000_000_000), "7e+03 TB");
     }
 
     #[test]
