@@ -58,24 +58,8 @@ pub struct AddArgs {
     pub list: String,
     /// The local image to add.
     pub image: String,
-    /// The OS to list it under (default: its config's).
-    #[arg(long, value_name = "OS")]
-    pub os: Option<String>,
-    /// The architecture to list it under (default: its config's).
-    #[arg(long, value_name = "ARCH")]
-    pub arch: Option<String>,
-    /// The architecture variant (default: its config's).
-    #[arg(long, value_name = "VARIANT")]
-    pub variant: Option<String>,
-    /// The OS version.
-    #[arg(long, value_name = "VERSION")]
-    pub os_version: Option<String>,
-    /// OS features, comma-separated.
-    #[arg(long, value_name = "FEATURES", value_delimiter = ',')]
-    pub os_features: Vec<String>,
-    /// An annotation on the entry.
-    #[arg(long = "annotation", value_name = "K=V")]
-    pub annotations: Vec<String>,
+    #[command(flatten)]
+    pub entry: EntryArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,10 +68,19 @@ pub struct AnnotateArgs {
     pub list: String,
     /// The entry: its manifest digest, or a local image it lists.
     pub instance: String,
-    /// The OS to list it under.
+    #[command(flatten)]
+    pub entry: EntryArgs,
+}
+
+/// The platform fields and annotations of a list entry, as `manifest add`
+/// and `manifest annotate` take them; a field left out keeps the image
+/// config's value (add) or the entry's (annotate).
+#[derive(Debug, clap::Args)]
+pub struct EntryArgs {
+    /// The OS to list it under (default: the image's, or the entry's).
     #[arg(long, value_name = "OS")]
     pub os: Option<String>,
-    /// The architecture to list it under.
+    /// The architecture to list it under (default: the image's, or the entry's).
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
     /// The architecture variant.
@@ -99,7 +92,7 @@ pub struct AnnotateArgs {
     /// OS features, comma-separated.
     #[arg(long, value_name = "FEATURES", value_delimiter = ',')]
     pub os_features: Vec<String>,
-    /// An annotation on the entry (added to those it has).
+    /// An annotation on the entry.
     #[arg(long = "annotation", value_name = "K=V")]
     pub annotations: Vec<String>,
 }
@@ -202,12 +195,12 @@ fn add(store: &Store, args: AddArgs) -> anyhow::Result<i32> {
     let rec = lookup_image(store, &args.image)
         .with_context(|| format!("image {:?} for manifest list {}", args.image, list.name))?;
     let opts = AddOptions {
-        os: args.os,
-        arch: args.arch,
-        variant: args.variant,
-        os_version: args.os_version,
-        os_features: args.os_features,
-        annotations: parse_annotations(&args.annotations)?,
+        os: args.entry.os,
+        arch: args.entry.arch,
+        variant: args.entry.variant,
+        os_version: args.entry.os_version,
+        os_features: args.entry.os_features,
+        annotations: parse_annotations(&args.entry.annotations)?,
     };
     let (list, digest) = manifest_list::add(store, &list, &rec, &opts)
         .with_context(|| format!("adding {} to {}", args.image, list.name))?;
@@ -250,16 +243,16 @@ fn annotate(store: &Store, args: AnnotateArgs) -> anyhow::Result<i32> {
     let platform = entry.platform.clone().unwrap_or_default();
     let keep = |flag: Option<String>, now: &str| flag.or_else(|| Some(now.to_string()));
     let mut annotations = entry.annotations.clone();
-    annotations.extend(parse_annotations(&args.annotations)?);
+    annotations.extend(parse_annotations(&args.entry.annotations)?);
     let opts = AddOptions {
-        os: keep(args.os, &platform.os),
-        arch: keep(args.arch, &platform.architecture),
-        variant: keep(args.variant, &platform.variant),
-        os_version: keep(args.os_version, &platform.os_version),
-        os_features: if args.os_features.is_empty() {
+        os: keep(args.entry.os, &platform.os),
+        arch: keep(args.entry.arch, &platform.architecture),
+        variant: keep(args.entry.variant, &platform.variant),
+        os_version: keep(args.entry.os_version, &platform.os_version),
+        os_features: if args.entry.os_features.is_empty() {
             platform.os_features.clone()
         } else {
-            args.os_features
+            args.entry.os_features
         },
         annotations,
     };
