@@ -473,20 +473,27 @@ fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
     let mut v = v;
     for name in path {
         let Value::Object(m) = v else { return None };
-        v = m
-            .get(name)
-            .or_else(|| {
-                m.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v)
-            })
-            .or_else(|| {
-                m.iter()
-                    .find(|(k, _)| go_field_key_eq(k, name))
-                    .map(|(_, v)| v)
-            })?;
+        v = go_field(m, name)?;
     }
     Some(v)
+}
+
+/// The value of Go field `name` in a serialised struct: the JSON key as
+/// written, else case-insensitively, else with `.` and `_` ignored (OCI keys
+/// such as `os.version`, `diff_ids` and `created_by` are the Go fields
+/// `OSVersion`, `DiffIDs` and `CreatedBy`).
+fn go_field<'v>(m: &'v serde_json::Map<String, Value>, name: &str) -> Option<&'v Value> {
+    m.get(name)
+        .or_else(|| {
+            m.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+        .or_else(|| {
+            m.iter()
+                .find(|(k, _)| go_field_key_eq(k, name))
+                .map(|(_, v)| v)
+        })
 }
 
 /// `{{with .A.B}}` makes `.A.B` the dot: its zero values are the `.A.B`
@@ -518,22 +525,7 @@ fn operand(o: &Operand, data: &Value, zero: Option<&Value>) -> Result<Value, Str
                     // the serialised form has JSON keys (`config`). Empty
                     // fields are omitted from the serialised data, so a
                     // missing one is nil (as in a Go map), not an error.
-                    // OCI keys such as `os.version`, `diff_ids` and
-                    // `created_by` are the Go fields `OSVersion`, `DiffIDs`
-                    // and `CreatedBy`: compare without `.` and `_` last.
-                    Value::Object(m) => m
-                        .get(name)
-                        .or_else(|| {
-                            m.iter()
-                                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                                .map(|(_, v)| v)
-                        })
-                        .or_else(|| {
-                            m.iter()
-                                .find(|(k, _)| go_field_key_eq(k, name))
-                                .map(|(_, v)| v)
-                        })
-                        .unwrap_or(&Value::Null),
+                    Value::Object(m) => go_field(m, name).unwrap_or(&Value::Null),
                     _ => return Err(format!("can't evaluate field {name} in a {}", kind_of(v))),
                 };
             }
