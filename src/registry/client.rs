@@ -444,43 +444,45 @@ impl Client {
         repository: &str,
         reference: &str,
     ) -> Result<(Vec<u8>, String, Digest)> {
-        let url = self.url(&format!("{repository}/manifests/{reference}"));
-        let resp = self.send(
-            "GET",
-            &url,
-            &Access::Pull(repository.to_string()),
+        let (url, bytes, media_type) = self.get_small(
+            repository,
+            &format!("manifests/{reference}"),
             &[("Accept", MANIFEST_ACCEPT)],
-            Body::Empty,
             "fetching the manifest",
         )?;
-        let media_type = resp.content_type().to_string();
-        let bytes = read_limited(resp, MANIFEST_LIMIT, &url)?;
         let digest = Digest::of(&bytes);
         if let Ok(want) = reference.parse::<Digest>() {
-            if want != digest {
-                return Err(RegistryError::DigestMismatch {
-                    url,
-                    expected: want,
-                    actual: digest,
-                    size: bytes.len() as u64,
-                });
-            }
+            check_digest(url, &want, digest, &bytes)?;
         }
         Ok((bytes, media_type, digest))
     }
 
-    /// The tags of a repository.
-    pub fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
-        let url = self.url(&format!("{repository}/tags/list"));
+    /// GETs `repository/path` (a manifest, tag list or config: at most
+    /// `MANIFEST_LIMIT` bytes) into memory: (URL, bytes, content type).
+    fn get_small(
+        &self,
+        repository: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        what: &str,
+    ) -> Result<(String, Vec<u8>, String)> {
+        let url = self.url(&format!("{repository}/{path}"));
         let resp = self.send(
             "GET",
             &url,
             &Access::Pull(repository.to_string()),
-            &[],
+            headers,
             Body::Empty,
-            "listing tags",
+            what,
         )?;
+        let content_type = resp.content_type().to_string();
         let bytes = read_limited(resp, MANIFEST_LIMIT, &url)?;
+        Ok((url, bytes, content_type))
+    }
+
+    /// The tags of a repository.
+    pub fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+        let (url, bytes, _) = self.get_small(repository, "tags/list", &[], "listing tags")?;
         #[derive(serde::Deserialize)]
         struct Tags {
             #[serde(default)]
@@ -495,25 +497,13 @@ impl Client {
 
     /// A small blob (a config) into memory, verified.
     pub fn get_small_blob(&self, repository: &str, digest: &Digest) -> Result<Vec<u8>> {
-        let url = self.url(&format!("{repository}/blobs/{digest}"));
-        let resp = self.send(
-            "GET",
-            &url,
-            &Access::Pull(repository.to_string()),
+        let (url, bytes, _) = self.get_small(
+            repository,
+            &format!("blobs/{digest}"),
             &[],
-            Body::Empty,
             "fetching a blob",
         )?;
-        let bytes = read_limited(resp, MANIFEST_LIMIT, &url)?;
-        let actual = Digest::of(&bytes);
-        if actual != *digest {
-            return Err(RegistryError::DigestMismatch {
-                url,
-                expected: *digest,
-                actual,
-                size: bytes.len() as u64,
-            });
-        }
+        check_digest(url, digest, Digest::of(&bytes), &bytes)?;
         Ok(bytes)
     }
 
@@ -974,6 +964,19 @@ fn map_error(err: ureq::Error, what: &str, url: &str, registry: &str) -> Registr
             cause: Box::new(t),
         },
     }
+}
+
+/// Refuses `bytes` fetched from `url` unless they hash to `expected`.
+fn check_digest(url: String, expected: &Digest, actual: Digest, bytes: &[u8]) -> Result<()> {
+    if actual == *expected {
+        return Ok(());
+    }
+    Err(RegistryError::DigestMismatch {
+        url,
+        expected: *expected,
+        actual,
+        size: bytes.len() as u64,
+    })
 }
 
 /// Reads a whole body of at most `limit` bytes.
