@@ -356,6 +356,30 @@ mod tests {
     }
 
     #[test]
+    fn blobs_past_the_writeback_step_keep_every_byte() {
+        // 20 MiB in odd-sized writes: the writer starts writeback twice
+        // (every 8 MiB) mid-stream; hashed and copy writers alike.
+        let (_d, s) = store();
+        let data: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
+        let d = Digest::of(&data);
+        for copy in [false, true] {
+            let mut w = if copy {
+                s.blob_copy_writer().unwrap()
+            } else {
+                s.blob_writer().unwrap()
+            };
+            for piece in data.chunks(1_000_003) {
+                w.write_all(piece).unwrap();
+            }
+            assert_eq!(w.commit(Some((d, data.len() as u64))).unwrap(), d);
+            assert_eq!(Digest::of(&fs::read(s.blob_path(&d)).unwrap()), d);
+            fs::set_permissions(s.blob_path(&d), fs::Permissions::from_mode(0o644)).unwrap();
+            fs::remove_file(s.blob_path(&d)).unwrap();
+        }
+        assert_eq!(tmp_entries(&s), 0);
+    }
+
+    #[test]
     fn abandoned_writer_leaves_nothing() {
         let (_d, s) = store();
         let mut w = s.blob_writer().unwrap();
